@@ -1,0 +1,1 @@
+//! SIP (RFC 3261): messages, SDP, digest auth, transactions, dialogs.

@@ -1,0 +1,11 @@
+//! The per-call media engine, sans-IO: RTP, codecs (G.711, Opus), and, as it
+//! grows, the jitter buffer, resampling, VAD, endpointing, barge-in, DTMF
+//! (RFC 4733) and playout pacing.
+//!
+//! It never opens sockets, spawns tasks or reads the clock: the gateway's
+//! call task feeds it datagrams and `now`, and polls it for output.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod codec;
+
+pub use codec::CodecKind;
