@@ -1,0 +1,249 @@
+//! The one thin tokio loop around the sans-IO [`SipEndpoint`]: socket and
+//! connection input → `handle_message`, deadlines → `handle_timeout`, then
+//! drain `poll_transmit` to the sockets and `poll_event` to the call tasks.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+use tracing::{debug, info, warn};
+
+use crate::call::{self, CallSignal, CallSpec, PortPool};
+use crate::metrics::Metrics;
+use crate::sip::endpoint::{Event, SipEndpoint};
+use crate::sip::{ConnectionId, Flow, Transmit, Transport};
+use crate::tcp;
+
+/// What the rest of the gateway asks of the SIP loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Hang a call up (the app is done, or its media timed out).
+    Hangup(crate::sip::endpoint::CallHandle),
+    /// Refuse new calls; stop once the calls in progress are over, or hang
+    /// them up at the deadline.
+    Drain {
+        /// When to hang up what is still running.
+        deadline: TokioInstant,
+    },
+}
+
+/// What the TCP connection tasks hand the SIP loop.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A connection opened; bytes for it go to `tx`.
+    Connected {
+        /// Its id.
+        id: ConnectionId,
+        /// Its writer.
+        tx: mpsc::Sender<Vec<u8>>,
+    },
+    /// One framed SIP message.
+    Message {
+        /// Where it came from.
+        flow: Flow,
+        /// The message.
+        bytes: Vec<u8>,
+    },
+    /// A connection closed.
+    Closed(ConnectionId),
+}
+
+/// Everything the loop needs.
+pub struct SipDriver {
+    /// The core.
+    pub endpoint: SipEndpoint,
+    /// The UDP socket (shared with nobody else).
+    pub udp: Arc<UdpSocket>,
+    /// TCP connection input.
+    pub inbound: mpsc::Receiver<Inbound>,
+    /// A sender for new outbound connections to register themselves.
+    pub inbound_tx: mpsc::Sender<Inbound>,
+    /// Commands from call tasks and the signal handler.
+    pub commands: mpsc::Receiver<Command>,
+    /// Handed to call tasks so they can send commands.
+    pub commands_tx: mpsc::Sender<Command>,
+    /// RTP ports.
+    pub ports: Arc<PortPool>,
+    /// The IP RTP sockets bind to and SDP advertises.
+    pub media_ip: IpAddr,
+    /// Hang up calls whose RTP stops this long.
+    pub rtp_timeout: Duration,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl SipDriver {
+    /// Runs until drained.
+    pub async fn run(mut self) {
+        let clock = Clock::new();
+        let mut buf = vec![0u8; 65_536];
+        let mut connections: HashMap<ConnectionId, mpsc::Sender<Vec<u8>>> = HashMap::new();
+        let mut calls: HashMap<crate::sip::endpoint::CallHandle, mpsc::Sender<CallSignal>> =
+            HashMap::new();
+        let mut drain_deadline: Option<TokioInstant> = None;
+        let mut hung_up_all = false;
+        loop {
+            let next = self.endpoint.poll_timeout().map(|t| clock.to_tokio(t));
+            let drain_at = drain_deadline.filter(|_| !hung_up_all);
+            tokio::select! {
+                received = self.udp.recv_from(&mut buf) => match received {
+                    Ok((n, from)) => {
+                        let flow = Flow::new(Transport::Udp, from, None);
+                        self.endpoint.handle_message(clock.now(), flow, &buf[..n]);
+                    }
+                    // ICMP port unreachable and the like surface here on
+                    // Linux; they concern one peer, not the socket.
+                    Err(e) => debug!(error = %e, "udp receive error"),
+                },
+                Some(input) = self.inbound.recv() => match input {
+                    Inbound::Connected { id, tx } => { connections.insert(id, tx); }
+                    Inbound::Closed(id) => { connections.remove(&id); }
+                    Inbound::Message { flow, bytes } => {
+                        self.endpoint.handle_message(clock.now(), flow, &bytes);
+                    }
+                },
+                Some(command) = self.commands.recv() => match command {
+                    Command::Hangup(call) => self.endpoint.hangup(clock.now(), call),
+                    Command::Drain { deadline } => {
+                        info!(calls = self.endpoint.active_calls(), "draining");
+                        self.endpoint.set_draining(true);
+                        drain_deadline = Some(deadline);
+                    }
+                },
+                _ = sleep_until_opt(next) => self.endpoint.handle_timeout(clock.now()),
+                _ = sleep_until_opt(drain_at) => {
+                    warn!(calls = self.endpoint.active_calls(), "drain timeout: hanging up");
+                    let now = clock.now();
+                    let all: Vec<_> = self.endpoint.calls().collect();
+                    for call in all {
+                        self.endpoint.hangup(now, call);
+                    }
+                    hung_up_all = true;
+                }
+            }
+            self.flush(&mut connections);
+            while let Some(event) = self.endpoint.poll_event() {
+                self.on_event(&clock, event, &mut calls).await;
+                self.flush(&mut connections);
+            }
+            if drain_deadline.is_some() && self.endpoint.active_calls() == 0 {
+                // Let final responses and BYEs go out before we stop.
+                self.flush(&mut connections);
+                info!("drained");
+                return;
+            }
+        }
+    }
+
+    fn flush(&mut self, connections: &mut HashMap<ConnectionId, mpsc::Sender<Vec<u8>>>) {
+        while let Some(Transmit { flow, data }) = self.endpoint.poll_transmit() {
+            match flow.transport {
+                Transport::Udp => {
+                    if let Err(e) = self.udp.try_send_to(&data, flow.remote) {
+                        debug!(error = %e, to = %flow.remote, "udp send failed");
+                    }
+                }
+                Transport::Tcp => {
+                    let conn = flow.connection.and_then(|id| connections.get(&id));
+                    match conn {
+                        Some(tx) => {
+                            if tx.try_send(data).is_err() {
+                                debug!(to = %flow.remote, "tcp connection backed up or closed");
+                            }
+                        }
+                        None => tcp::connect_and_send(
+                            flow.remote,
+                            data,
+                            self.inbound_tx.clone(),
+                            self.metrics.clone(),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        clock: &Clock,
+        event: Event,
+        calls: &mut HashMap<crate::sip::endpoint::CallHandle, mpsc::Sender<CallSignal>>,
+    ) {
+        match event {
+            Event::IncomingCall {
+                call,
+                app,
+                trunk,
+                to_user,
+                ..
+            } => {
+                let Some(bound) = self.ports.bind(self.media_ip) else {
+                    warn!("no RTP port free");
+                    self.endpoint.reject(clock.now(), call, 503);
+                    return;
+                };
+                let local = bound.local_addr();
+                let (tx, rx) = mpsc::channel(8);
+                calls.insert(call, tx);
+                debug!(?call, %trunk, %to_user, %local, "call accepted");
+                tokio::spawn(call::run(CallSpec {
+                    call,
+                    app,
+                    socket: bound,
+                    signals: rx,
+                    commands: self.commands_tx.clone(),
+                    rtp_timeout: self.rtp_timeout,
+                    metrics: self.metrics.clone(),
+                }));
+                self.endpoint.accept(clock.now(), call, local);
+            }
+            Event::Media { call, media } => {
+                if let Some(tx) = calls.get(&call) {
+                    let _ = tx.send(CallSignal::Media(media)).await;
+                }
+            }
+            Event::Ended { call, reason } => {
+                debug!(?call, ?reason, "call ended");
+                if let Some(tx) = calls.remove(&call) {
+                    let _ = tx.send(CallSignal::Ended).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Maps the endpoint's `std::time::Instant`s to tokio's clock, so the core
+/// sees one monotonic time and the loop sleeps on tokio's.
+struct Clock {
+    origin_std: std::time::Instant,
+    origin_tokio: TokioInstant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            origin_std: std::time::Instant::now(),
+            origin_tokio: TokioInstant::now(),
+        }
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.origin_std + self.origin_tokio.elapsed()
+    }
+
+    fn to_tokio(&self, at: std::time::Instant) -> TokioInstant {
+        self.origin_tokio + at.saturating_duration_since(self.origin_std)
+    }
+}
+
+async fn sleep_until_opt(at: Option<TokioInstant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,579 @@
+//! The endpoint driven in virtual time by a scripted peer: every call flow
+//! of RFC 3261 that Echo takes part in, with loss where it matters.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::endpoint::{CallHandle, EndReason, EndpointConfig, Event, SipEndpoint};
+use super::message::{self, header_value};
+use super::timer::T1;
+use super::{Flow, Transport};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::routing::{RouteTable, TrunkTable};
+
+const PEER: &str = "127.0.0.1:5062";
+const RTP: &str = "127.0.0.1:20000";
+
+const OFFER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\nm=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\n";
+const G729_OFFER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\nm=audio 6000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+
+struct Sim {
+    endpoint: SipEndpoint,
+    now: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl Sim {
+    fn new(toml: &str) -> Sim {
+        let config = Config::from_toml(toml, &|_| None).expect("test config");
+        let metrics = Arc::new(Metrics::default());
+        let endpoint = SipEndpoint::new(
+            EndpointConfig {
+                host: "127.0.0.1".into(),
+                port: 5060,
+                seed: 7,
+            },
+            TrunkTable::from_config(&config.trunks),
+            RouteTable::from_config(&config.routes),
+            metrics.clone(),
+        );
+        Sim {
+            endpoint,
+            now: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn send_from(&mut self, from: &str, transport: Transport, text: &str) {
+        let flow = Flow::new(transport, from.parse().unwrap(), None);
+        self.endpoint.handle_message(self.now, flow, text.as_bytes());
+    }
+
+    fn send(&mut self, text: &str) {
+        self.send_from(PEER, Transport::Udp, text);
+    }
+
+    /// Everything sent since the last call, as text.
+    fn sent(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.endpoint.poll_transmit())
+            .map(|t| String::from_utf8(t.data).unwrap())
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.endpoint.poll_event()).collect()
+    }
+
+    /// Advances virtual time to `until`, firing each deadline on the way,
+    /// and returns (ms since start of advance, message) for what was sent.
+    fn advance(&mut self, by: Duration) -> Vec<(u128, String)> {
+        let start = self.now;
+        let until = self.now + by;
+        let mut out = Vec::new();
+        while let Some(at) = self.endpoint.poll_timeout() {
+            if at > until {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.endpoint.handle_timeout(self.now);
+            for m in self.sent() {
+                out.push(((self.now - start).as_millis(), m));
+            }
+        }
+        self.now = until;
+        out
+    }
+
+    /// INVITE → accept → returns the call and the 200.
+    fn establish(&mut self, call_id: &str) -> (CallHandle, String) {
+        self.send(&invite(call_id, "echo", 1, Some(OFFER)));
+        let call = incoming(&self.events());
+        self.endpoint.accept(self.now, call, RTP.parse().unwrap());
+        let sent = self.sent();
+        let ok = sent
+            .iter()
+            .find(|m| m.starts_with("SIP/2.0 200"))
+            .expect("200 sent")
+            .clone();
+        (call, ok)
+    }
+
+    fn metric_responses(&self, code: u16) -> u64 {
+        self.metrics
+            .sip_responses
+            .get_or_create(&crate::metrics::CodeLabel { code })
+            .get()
+    }
+}
+
+fn invite(call_id: &str, user: &str, cseq: u32, body: Option<&str>) -> String {
+    let body = body.unwrap_or("");
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    format!(
+        "INVITE sip:{user}@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP {PEER};branch=z9hG4bK-{call_id}-{cseq};rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+Call-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@{PEER}>\r\n{ct}\
+Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A request inside the dialog the 200 `ok` created.
+fn in_dialog(method: &str, ok: &str, cseq: u32, branch: &str, body: Option<&str>) -> String {
+    let to = ok
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .unwrap()
+        .trim_start_matches("To:")
+        .trim();
+    let call_id = ok
+        .lines()
+        .find(|l| l.starts_with("Call-ID:"))
+        .unwrap()
+        .trim_start_matches("Call-ID:")
+        .trim();
+    let body = body.unwrap_or("");
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    let cseq_method = if method == "ACK" { "ACK" } else { method };
+    format!(
+        "{method} sip:echo@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP {PEER};branch=z9hG4bK-{branch}\r\nMax-Forwards: 70\r\n\
+From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+CSeq: {cseq} {cseq_method}\r\nContact: <sip:alice@{PEER}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn incoming(events: &[Event]) -> CallHandle {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("an incoming call")
+}
+
+fn status(msg: &str) -> u16 {
+    msg[8..11].parse().unwrap()
+}
+
+fn statuses(sent: &[String]) -> Vec<u16> {
+    sent.iter().map(|m| status(m)).collect()
+}
+
+fn body(msg: &str) -> &str {
+    msg.split("\r\n\r\n").nth(1).unwrap_or("")
+}
+
+#[test]
+fn invite_is_answered_and_retransmissions_are_not_processed_twice() {
+    let mut sim = Sim::new("");
+    sim.send(&invite("c1", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![100]);
+    let call = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![200]);
+    let ok = &sent[0];
+    assert!(ok.contains("Contact: <sip:echo@127.0.0.1:5060>"), "{ok}");
+    assert!(message::tag(header_value_text(ok, "To")).is_some());
+    let answer = body(ok);
+    assert!(answer.contains("m=audio 20000 RTP/AVP 8 101"), "{answer}");
+    assert!(matches!(sim.events()[..], [Event::Media { .. }]));
+
+    // The INVITE again: the same 200, no new call.
+    sim.send(&invite("c1", "echo", 1, Some(OFFER)));
+    assert_eq!(sim.sent(), vec![ok.clone()]);
+    assert!(sim.events().is_empty());
+
+    sim.send(&in_dialog("ACK", ok, 1, "ack1", None));
+    assert!(sim.advance(Duration::from_secs(40)).is_empty(), "ACK stops 2xx retransmission");
+
+    sim.send(&in_dialog("BYE", ok, 2, "bye1", None));
+    assert_eq!(statuses(&sim.sent()), vec![200]);
+    assert_eq!(
+        sim.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }]
+    );
+    assert_eq!(sim.endpoint.active_calls(), 0);
+}
+
+fn header_value_text<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .map(|l| l[name.len() + 1..].trim())
+        .unwrap()
+}
+
+#[test]
+fn unacknowledged_2xx_is_retransmitted_then_the_call_is_torn_down() {
+    let mut sim = Sim::new("");
+    let (call, _ok) = sim.establish("c2");
+    sim.events();
+    let sent = sim.advance(Duration::from_secs(40));
+    let times: Vec<u128> = sent
+        .iter()
+        .filter(|(_, m)| m.starts_with("SIP/2.0 200"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(
+        times,
+        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
+    assert!(
+        sent.iter().any(|(t, m)| *t == 32000 && m.starts_with("BYE ")),
+        "BYE at Timer H"
+    );
+    assert!(sim.events().contains(&Event::Ended {
+        call,
+        reason: EndReason::NoAck
+    }));
+}
+
+#[test]
+fn cancel_while_ringing_gets_200_and_487() {
+    let mut sim = Sim::new("[[routes]]\nmatch = \"ring\"\napp = \"echo\"\nanswer_delay_ms = 5000\n");
+    sim.send(&invite("c3", "ring", 1, Some(OFFER)));
+    let call = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
+    assert_eq!(statuses(&sim.sent()), vec![100, 180]);
+    sim.advance(Duration::from_secs(1));
+    let cancel = invite("c3", "ring", 1, None)
+        .replacen("INVITE sip", "CANCEL sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    sim.send(&cancel);
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![200, 487]);
+    assert!(sent[0].contains("CSeq: 1 CANCEL"));
+    assert!(sent[1].contains("CSeq: 1 INVITE"));
+    assert_eq!(
+        sim.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::Cancelled
+        }]
+    );
+    // The ACK for the 487 (same branch) stops its retransmission.
+    let ack = invite("c3", "ring", 1, None)
+        .replacen("INVITE sip", "ACK sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+    sim.send(&ack);
+    assert!(sim.sent().is_empty());
+    assert!(sim
+        .advance(Duration::from_secs(40))
+        .iter()
+        .all(|(_, m)| !m.starts_with("SIP/2.0 487")));
+}
+
+#[test]
+fn ringing_call_is_answered_after_the_delay() {
+    let mut sim = Sim::new("[[routes]]\nmatch = \"ring*\"\napp = \"echo\"\nanswer_delay_ms = 3000\n");
+    sim.send(&invite("c4", "ringing", 1, Some(OFFER)));
+    let call = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
+    sim.sent();
+    let sent = sim.advance(Duration::from_millis(3000));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 3000);
+    assert!(sent[0].1.starts_with("SIP/2.0 200"));
+}
+
+#[test]
+fn no_common_codec_is_488() {
+    let mut sim = Sim::new("");
+    sim.send(&invite("c5", "echo", 1, Some(G729_OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![488]);
+    assert!(sim.events().is_empty());
+}
+
+#[test]
+fn error_responses_a_peer_relies_on() {
+    let mut sim = Sim::new("");
+    let base = invite("e1", "echo", 1, Some(OFFER));
+    let cases: Vec<(String, u16)> = vec![
+        (
+            base.replace("Call-ID: e1\r\n", "")
+                .replace("branch=z9hG4bK-e1-1", "branch=z9hG4bK-e1a"),
+            400,
+        ),
+        (
+            base.replace("Max-Forwards: 70", "Max-Forwards: 0")
+                .replace("-e1-1", "-e1b"),
+            483,
+        ),
+        (
+            base.replace("Max-Forwards: 70", "Max-Forwards: 70\r\nRequire: 100rel")
+                .replace("-e1-1", "-e1c"),
+            420,
+        ),
+        (
+            base.replace("application/sdp", "text/plain")
+                .replace("-e1-1", "-e1d"),
+            415,
+        ),
+        (
+            base.replacen("INVITE sip", "FROB sip", 1)
+                .replace("CSeq: 1 INVITE", "CSeq: 1 FROB")
+                .replace("-e1-1", "-e1e"),
+            405,
+        ),
+        (
+            base.replacen("INVITE sip", "REGISTER sip", 1)
+                .replace("CSeq: 1 INVITE", "CSeq: 1 REGISTER")
+                .replace("-e1-1", "-e1f"),
+            405,
+        ),
+        (
+            base.replacen("INVITE sip", "BYE sip", 1)
+                .replace("CSeq: 1 INVITE", "CSeq: 1 BYE")
+                .replace("-e1-1", "-e1g"),
+            481,
+        ),
+        (
+            base.replace("sip:echo@127.0.0.1:5060 SIP", "sip:nobody@127.0.0.1:5060 SIP")
+                .replace("-e1-1", "-e1h"),
+            404,
+        ),
+        (
+            base.replace("To: <sip:echo@127.0.0.1>", "To: <sip:echo@127.0.0.1>;tag=unknown")
+                .replace("-e1-1", "-e1i"),
+            481,
+        ),
+    ];
+    for (request, expected) in cases {
+        sim.send(&request);
+        let sent = sim.sent();
+        assert_eq!(statuses(&sent), vec![expected], "{request}");
+        if expected == 405 {
+            assert!(sent[0].contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS"));
+        }
+        if expected == 420 {
+            assert!(sent[0].contains("Unsupported: 100rel"));
+        }
+    }
+    assert!(sim.events().is_empty());
+    assert_eq!(sim.endpoint.active_calls(), 0);
+}
+
+#[test]
+fn options_answers_with_allow_and_accept() {
+    let mut sim = Sim::new("");
+    let options = invite("o1", "echo", 1, None)
+        .replacen("INVITE sip", "OPTIONS sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
+    sim.send(&options);
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![200]);
+    assert!(sent[0].contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS"));
+    assert!(sent[0].contains("Accept: application/sdp"));
+    // From outside every trunk (no trunks: loopback only): 403.
+    sim.send_from(
+        "192.0.2.1:5060",
+        Transport::Udp,
+        &options.replace("-o1-1", "-o2"),
+    );
+    assert_eq!(statuses(&sim.sent()), vec![403]);
+}
+
+#[test]
+fn garbage_is_counted_and_dropped() {
+    let mut sim = Sim::new("");
+    sim.send("\u{1}\u{2}not sip at all");
+    sim.send("INVITE sip:x SIP/2.0\r\nContent-Length: 99\r\n\r\nshort");
+    assert!(sim.sent().is_empty());
+    assert_eq!(sim.metrics.sip_parse_failures.get(), 2);
+}
+
+#[test]
+fn late_offer_gets_our_offer_and_the_answer_comes_in_the_ack() {
+    let mut sim = Sim::new("");
+    sim.send(&invite("l1", "echo", 1, None));
+    let call = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
+    let sent = sim.sent();
+    let ok = sent.iter().find(|m| m.starts_with("SIP/2.0 200")).unwrap();
+    let offer = body(ok);
+    assert!(offer.contains("m=audio 20000 RTP/AVP"), "{offer}");
+    assert!(sim.events().is_empty(), "no media before the answer");
+    let answer = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
+    sim.send(&in_dialog("ACK", ok, 1, "lack", Some(answer)));
+    let events = sim.events();
+    match &events[..] {
+        [Event::Media { media, .. }] => {
+            assert_eq!(media.remote_rtp, Some("127.0.0.1:7000".parse().unwrap()));
+            assert_eq!(media.codec, echo_media::CodecKind::Pcmu);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reinvite_hold_resume_and_new_address() {
+    let mut sim = Sim::new("");
+    let (_call, ok) = sim.establish("r1");
+    sim.events();
+    sim.send(&in_dialog("ACK", &ok, 1, "rack", None));
+    let hold = OFFER.replace("a=fmtp:101 0-16\r\n", "a=fmtp:101 0-16\r\na=sendonly\r\n");
+    sim.send(&in_dialog("INVITE", &ok, 2, "hold", Some(&hold)));
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![100, 200]);
+    let answer = body(&sent[1]);
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    assert!(answer.contains("o=echo ") || answer.contains(" 2 IN IP4"), "{answer}");
+    assert!(matches!(sim.events()[..], [Event::Media { .. }]));
+    sim.send(&in_dialog("ACK", &ok, 2, "hack", None));
+
+    let moved = OFFER.replace("m=audio 6000", "m=audio 6100");
+    sim.send(&in_dialog("INVITE", &ok, 3, "resume", Some(&moved)));
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![100, 200]);
+    assert!(body(&sent[1]).contains("a=sendrecv"));
+    match &sim.events()[..] {
+        [Event::Media { media, .. }] => {
+            assert_eq!(media.remote_rtp, Some("127.0.0.1:6100".parse().unwrap()))
+        }
+        other => panic!("{other:?}"),
+    }
+    // An old CSeq is out of order.
+    sim.send(&in_dialog("INVITE", &ok, 2, "stale", Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![500]);
+}
+
+#[test]
+fn hangup_sends_bye_with_timer_e_until_answered() {
+    let mut sim = Sim::new("");
+    let (call, ok) = sim.establish("h1");
+    sim.events();
+    sim.send(&in_dialog("ACK", &ok, 1, "hack1", None));
+    sim.endpoint.hangup(sim.now, call);
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 1);
+    let bye = &sent[0];
+    assert!(bye.starts_with("BYE sip:alice@127.0.0.1:5062 SIP/2.0"), "{bye}");
+    assert!(bye.contains("From: <sip:echo@127.0.0.1>;tag="));
+    assert!(bye.contains("To: <sip:alice@127.0.0.1>;tag=a1"));
+    let resent = sim.advance(Duration::from_millis(1600));
+    assert_eq!(
+        resent.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![500, 1500]
+    );
+    let via = header_value_text(bye, "Via");
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {via}\r\n{}\r\n{}\r\nCall-ID: h1\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        bye.lines().find(|l| l.starts_with("From:")).unwrap(),
+        bye.lines().find(|l| l.starts_with("To:")).unwrap(),
+        bye.lines().find(|l| l.starts_with("CSeq:")).unwrap(),
+    );
+    sim.send(&reply);
+    assert_eq!(
+        sim.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::LocalBye
+        }]
+    );
+    assert!(sim.advance(Duration::from_secs(40)).is_empty());
+}
+
+#[test]
+fn digest_auth_challenges_then_admits() {
+    let mut sim = Sim::new(
+        "[[trunks]]\nname = \"carrier\"\nallow = [\"127.0.0.0/8\"]\nusername = \"alice\"\npassword = \"s3cret\"\n",
+    );
+    sim.send(&invite("a1", "echo", 1, Some(OFFER)));
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![401]);
+    let challenges: Vec<&str> = sent[0]
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate:"))
+        .collect();
+    assert_eq!(challenges.len(), 2, "{}", sent[0]);
+    assert!(challenges[0].contains("SHA-256"));
+    let md5 = challenges[1];
+    let nonce = message::header_param(&md5.replace(',', ";"), "nonce")
+        .unwrap()
+        .to_owned();
+    let uri = "sip:echo@127.0.0.1:5060";
+    let ha1 = format!("{:x}", md5::Md5::digest("alice:echo:s3cret"));
+    let ha2 = format!("{:x}", md5::Md5::digest(format!("INVITE:{uri}")));
+    let response = format!(
+        "{:x}",
+        md5::Md5::digest(format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"))
+    );
+    let authorization = format!(
+        "Authorization: Digest username=\"alice\", realm=\"echo\", nonce=\"{nonce}\", uri=\"{uri}\", \
+response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\"\r\n"
+    );
+    let authed = invite("a1", "echo", 2, Some(OFFER))
+        .replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{authorization}"));
+    sim.send(&authed);
+    assert_eq!(statuses(&sim.sent()), vec![100]);
+    incoming(&sim.events());
+    // The same nonce count again is a replay.
+    sim.send(&authed.replace("CSeq: 2", "CSeq: 3").replace("-a1-2", "-a1-3"));
+    assert_eq!(statuses(&sim.sent()), vec![403]);
+    // Wrong password.
+    let wrong = authed
+        .replace(&response, "0123456789abcdef0123456789abcdef")
+        .replace("-a1-2", "-a1-4");
+    sim.send(&wrong);
+    assert_eq!(statuses(&sim.sent()), vec![403]);
+}
+
+#[test]
+fn trunk_limits() {
+    let mut sim = Sim::new(
+        "[[trunks]]\nname = \"t\"\nallow = [\"127.0.0.1/32\"]\nmax_calls = 1\nmax_cps = 2\n",
+    );
+    sim.send(&invite("m1", "echo", 1, Some(OFFER)));
+    incoming(&sim.events());
+    sim.sent();
+    sim.send(&invite("m2", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![486]);
+    sim.send(&invite("m3", "echo", 1, Some(OFFER)));
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![503]);
+    assert!(sent[0].contains("Retry-After:"));
+    sim.send_from("127.0.0.2:5062", Transport::Udp, &invite("m4", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![403]);
+    assert!(sim.metric_responses(403) >= 1);
+}
+
+#[test]
+fn tcp_requests_are_answered_on_the_connection_without_retransmission() {
+    let mut sim = Sim::new("");
+    let text = invite("t1", "echo", 1, Some(OFFER)).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let flow = Flow::new(Transport::Tcp, PEER.parse::<SocketAddr>().unwrap(), Some(9));
+    sim.endpoint.handle_message(sim.now, flow, text.as_bytes());
+    let call = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
+    let sent: Vec<_> = std::iter::from_fn(|| sim.endpoint.poll_transmit()).collect();
+    assert!(sent.iter().all(|t| t.flow.connection == Some(9)));
+    let ok = String::from_utf8(sent.last().unwrap().data.clone()).unwrap();
+    assert!(ok.contains("transport=tcp"));
+    let later = sim.advance(Duration::from_secs(31));
+    assert!(
+        later.iter().all(|(_, m)| !m.starts_with("SIP/2.0 200")),
+        "no 2xx retransmission over TCP"
+    );
+    let _ = T1;
+}
