@@ -2,4 +2,6 @@
 //! `echo-gateway` binary.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod config;
+pub mod routing;
 pub mod sip;
