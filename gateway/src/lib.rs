@@ -11,6 +11,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+<<<<<<< HEAD
 pub mod call;
 pub mod config;
 pub mod driver;
@@ -18,5 +19,9 @@ pub mod http;
 pub mod metrics;
 pub mod routing;
 pub mod server;
+=======
+pub mod config;
+pub mod routing;
+>>>>>>> wip-config
 pub mod sip;
 pub mod tcp;
