@@ -68,7 +68,9 @@ pub struct SipDriver {
     pub commands_tx: mpsc::Sender<Command>,
     /// RTP ports.
     pub ports: Arc<PortPool>,
-    /// The IP RTP sockets bind to and SDP advertises.
+    /// The IP RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// The IP SDP advertises for them.
     pub media_ip: IpAddr,
     /// Hang up calls whose RTP stops this long.
     pub rtp_timeout: Duration,
@@ -181,12 +183,12 @@ impl SipDriver {
                 to_user,
                 ..
             } => {
-                let Some(bound) = self.ports.bind(self.media_ip) else {
+                let Some(bound) = self.ports.bind(self.bind_ip) else {
                     warn!("no RTP port free");
                     self.endpoint.reject(clock.now(), call, 503);
                     return;
                 };
-                let local = bound.local_addr();
+                let local = std::net::SocketAddr::new(self.media_ip, bound.local_addr().port());
                 let (tx, rx) = mpsc::channel(8);
                 calls.insert(call, tx);
                 debug!(?call, %trunk, %to_user, %local, "call accepted");

@@ -1,7 +1,7 @@
 //! `echo-gateway serve`: binds the sockets, starts the SIP loop, the TCP
 //! acceptor and HTTP, and drains on SIGTERM.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::call::PortPool;
-use crate::config::Config;
+use crate::config::{Config, Host};
 use crate::driver::{Command, SipDriver};
 use crate::http::{router, HttpState};
 use crate::metrics::Metrics;
@@ -55,7 +55,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     metrics.register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
 
-    let host = config.advertised_ip().to_string();
+    let media_ip = advertised_ip(&config);
+    let host = match config.sip.contact_host() {
+        Host::Ip(ip) if ip.is_unspecified() => media_ip.to_string(),
+        Host::Ip(ip) => ip.to_string(),
+        Host::Name(name) => name,
+    };
     let endpoint = SipEndpoint::new(
         EndpointConfig {
             host: if host.contains(':') {
@@ -72,7 +77,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     );
     let (inbound_tx, inbound) = mpsc::channel(1024);
     let (commands_tx, commands) = mpsc::channel(1024);
-    let (low, high) = config.rtp.port_range();
+    let (low, high) = (config.rtp.ports.low(), config.rtp.ports.high());
     let driver = SipDriver {
         endpoint,
         udp: Arc::new(udp),
@@ -81,8 +86,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         commands,
         commands_tx: commands_tx.clone(),
         ports: PortPool::new(low, high),
-        media_ip: config.advertised_ip(),
-        rtp_timeout: Duration::from_secs(config.rtp.timeout_secs),
+        bind_ip: config.sip.listen.ip(),
+        media_ip,
+        rtp_timeout: config.rtp.timeout,
         metrics: metrics.clone(),
     };
 
@@ -101,7 +107,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     shutdown_signal().await;
     ready.store(false, Ordering::Relaxed);
-    let drain = Duration::from_secs(config.limits.drain_timeout_secs);
+    let drain = config.limits.drain_timeout;
     info!(timeout = ?drain, "SIGTERM: draining");
     let deadline = tokio::time::Instant::now() + drain;
     let _ = commands_tx.send(Command::Drain { deadline }).await;
@@ -124,4 +130,24 @@ async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The IP that SDP advertises for RTP: the advertised host if it is an IP,
+/// else the listen IP, else (listening on every interface) the address the
+/// system would use to reach the outside. That last probe only connects a
+/// UDP socket, which sends nothing.
+fn advertised_ip(config: &Config) -> IpAddr {
+    if let Some(Host::Ip(ip)) = config.sip.advertised_host {
+        if !ip.is_unspecified() {
+            return ip;
+        }
+    }
+    let listen = config.sip.listen.ip();
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }

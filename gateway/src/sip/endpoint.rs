@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rsip::headers::{Header, UntypedHeader};
 use rsip::{Request, SipMessage};
 
-use super::auth::{AuthResult, DigestAuthenticator};
+use super::auth::{AuthFailure, AuthResult, DigestAuthenticator, DigestCredentials};
 use super::message::{self, header_value, header_values, TopVia};
 use super::sdp::{self, LocalMedia, NegotiatedMedia, NegotiationError, SessionDescription};
 use super::transaction::{
@@ -184,7 +184,11 @@ impl SipEndpoint {
         routes: RouteTable,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let auth = DigestAuthenticator::new("echo".to_owned(), NONCE_TTL, config.seed);
+        let auth = DigestAuthenticator::new(
+            "echo".to_owned(),
+            NONCE_TTL,
+            rand::rngs::StdRng::seed_from_u64(config.seed ^ 0x5eed),
+        );
         SipEndpoint {
             rng: SmallRng::seed_from_u64(config.seed),
             config,
@@ -633,11 +637,23 @@ impl SipEndpoint {
             self.reject_invite(now, ctx, &req, 503, Vec::new());
             return;
         }
-        if let Some((user, password)) = self.trunks.credentials(trunk) {
-            let (user, password) = (user.to_owned(), password.to_owned());
+        if let Some(credentials) = self.trunks.credentials(trunk) {
+            let (user, password) = (
+                credentials.username.clone(),
+                credentials.password.expose().to_owned(),
+            );
+            let request_uri = req.uri.to_string();
             let outcome = header_value(&req, "authorization").map(|h| {
-                self.auth
-                    .verify(now, &req.method.to_string(), h, &user, &password)
+                // The digest covers the uri it names: it must be this request's.
+                let uri_matches = DigestCredentials::parse(h)
+                    .map(|c| c.uri == request_uri)
+                    .unwrap_or(true);
+                if uri_matches {
+                    self.auth
+                        .verify(now, &req.method.to_string(), h, &user, &password)
+                } else {
+                    AuthResult::Rejected(AuthFailure::WrongResponse)
+                }
             });
             match outcome {
                 Some(AuthResult::Ok) => {}
