@@ -11,7 +11,6 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-<<<<<<< HEAD
 pub mod call;
 pub mod config;
 pub mod driver;
@@ -19,9 +18,5 @@ pub mod http;
 pub mod metrics;
 pub mod routing;
 pub mod server;
-=======
-pub mod config;
-pub mod routing;
->>>>>>> wip-config
 pub mod sip;
 pub mod tcp;
