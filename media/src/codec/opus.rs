@@ -157,3 +157,148 @@ impl AudioDecoder for OpusDecoder {
         self.run(None, samples, false, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: usize = 960;
+
+    fn sine(frequency: f64, amplitude: f64, samples: usize) -> Vec<i16> {
+        (0..samples)
+            .map(|n| {
+                let t = n as f64 / f64::from(OPUS_SAMPLE_RATE);
+                (amplitude * (2.0 * std::f64::consts::PI * frequency * t).sin()) as i16
+            })
+            .collect()
+    }
+
+    /// Encodes `pcm` frame by frame, returning one payload per frame.
+    fn encode_all(pcm: &[i16]) -> Vec<Vec<u8>> {
+        let mut encoder = OpusEncoder::new().unwrap();
+        pcm.chunks(FRAME)
+            .map(|frame| {
+                let mut payload = Vec::new();
+                encoder.encode(frame, &mut payload).unwrap();
+                payload
+            })
+            .collect()
+    }
+
+    fn energy(x: &[i16]) -> f64 {
+        x.iter().map(|&s| f64::from(s).powi(2)).sum()
+    }
+
+    /// Normalised cross-correlation of `a` with `b` delayed by `lag`.
+    fn correlation(a: &[i16], b: &[i16], lag: usize) -> f64 {
+        let b = &b[lag..];
+        let n = a.len().min(b.len());
+        let dot: f64 = (0..n).map(|i| f64::from(a[i]) * f64::from(b[i])).sum();
+        dot / (energy(&a[..n]) * energy(&b[..n])).sqrt()
+    }
+
+    #[test]
+    fn sine_survives_the_codec_after_its_delay() {
+        let input = sine(440.0, 8000.0, FRAME * 50);
+        let mut decoder = OpusDecoder::new().unwrap();
+        let mut output = Vec::new();
+        for payload in encode_all(&input) {
+            assert!(payload.len() < 200, "20 ms at 24 kbit/s is ~60 bytes");
+            decoder.decode(&payload, &mut output).unwrap();
+        }
+        assert_eq!(output.len(), input.len());
+
+        // Skip the first 10 frames while the encoder settles. The codec's
+        // whole delay is the encoder's look-ahead (6.5 ms at 48 kHz); a sine
+        // repeats every ~109 samples, so search within half a period of it.
+        let lookahead = OpusEncoder::new().unwrap().lookahead().unwrap();
+        let half_period = (f64::from(OPUS_SAMPLE_RATE) / 440.0 / 2.0) as usize;
+        let reference = &input[FRAME * 10..FRAME * 40];
+        let (lag, best) = (lookahead - half_period..lookahead + half_period)
+            .map(|lag| (lag, correlation(reference, &output[FRAME * 10..], lag)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        assert!(best > 0.95, "correlation {best} at lag {lag}");
+        let delayed = &output[FRAME * 10 + lag..FRAME * 40 + lag];
+        let ratio = energy(delayed) / energy(reference);
+        assert!((0.8..1.25).contains(&ratio), "energy ratio {ratio}");
+    }
+
+    #[test]
+    fn concealment_yields_the_requested_samples() {
+        let payloads = encode_all(&sine(440.0, 8000.0, FRAME * 5));
+        let mut decoder = OpusDecoder::new().unwrap();
+        let mut out = Vec::new();
+        decoder.decode(&payloads[0], &mut out).unwrap();
+        for (samples, ok) in [
+            (960, true),
+            (120, true),
+            (480, true),
+            (5760, true),
+            (0, false),
+            (100, false),
+            (5880, false),
+        ] {
+            let before = out.len();
+            let result = decoder.conceal(samples, &mut out);
+            assert_eq!(result.is_ok(), ok, "{samples} samples: {result:?}");
+            let added = if ok { samples } else { 0 };
+            assert_eq!(out.len(), before + added, "{samples} samples");
+        }
+        // Decoding carries on after concealment.
+        decoder.decode(&payloads[1], &mut out).unwrap();
+    }
+
+    #[test]
+    fn fec_recovers_a_lost_packet_from_the_next_one() {
+        let payloads = encode_all(&sine(440.0, 8000.0, FRAME * 20));
+        let mut decoder = OpusDecoder::new().unwrap();
+        let mut out = Vec::new();
+        for payload in &payloads[..10] {
+            decoder.decode(payload, &mut out).unwrap();
+        }
+        // Packet 10 is lost; packet 11 carries its FEC copy.
+        decoder
+            .recover_from_fec(&payloads[11], FRAME, &mut out)
+            .unwrap();
+        decoder.decode(&payloads[11], &mut out).unwrap();
+        assert_eq!(out.len(), FRAME * 12);
+        let recovered = &out[FRAME * 10..FRAME * 11];
+        assert!(energy(recovered) > 0.0);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let mut encoder = OpusEncoder::new().unwrap();
+        let mut decoder = OpusDecoder::new().unwrap();
+        let mut bytes = vec![1, 2, 3];
+        for samples in [0, 1, 159, 160, 961, 5760] {
+            let err = encoder.encode(&vec![0; samples], &mut bytes).unwrap_err();
+            assert!(matches!(err, CodecError::FrameSize { samples: s } if s == samples));
+            assert_eq!(bytes, [1, 2, 3], "nothing appended on error");
+        }
+        let mut pcm = vec![5];
+        let cases: &[(&[u8], &str)] = &[
+            (&[], "empty"),
+            // TOC code 3 (arbitrary frame count) without its count byte.
+            (&[0x03], "truncated code 3"),
+            // Code 3 claiming 0 frames.
+            (&[0x03, 0x00], "zero frames"),
+            // Code 3 claiming 63 x 20 ms, beyond 120 ms.
+            (&[0x0B, 0x3F], "too long"),
+        ];
+        for &(payload, what) in cases {
+            let result = decoder.decode(payload, &mut pcm);
+            assert!(result.is_err(), "{what}: {result:?}");
+            assert_eq!(pcm, [5], "{what}: nothing appended on error");
+        }
+        assert!(matches!(
+            decoder.decode(&[], &mut pcm),
+            Err(CodecError::EmptyPayload)
+        ));
+        // The decoder still works afterwards.
+        let payloads = encode_all(&[0; FRAME]);
+        decoder.decode(&payloads[0], &mut pcm).unwrap();
+        assert_eq!(pcm.len(), 1 + FRAME);
+    }
+}
