@@ -228,3 +228,88 @@ impl CodecKind {
         (u64::from(self.sample_rate()) * u64::from(ptime_ms) / 1000) as usize
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_frame_sizes() {
+        // (kind, sample rate, ptime ms, samples per frame)
+        let cases = [
+            (CodecKind::Pcmu, 8000, 20, 160),
+            (CodecKind::Pcma, 8000, 20, 160),
+            (CodecKind::Pcmu, 8000, 30, 240),
+            (CodecKind::Pcma, 8000, 10, 80),
+            (CodecKind::Opus, 48000, 20, 960),
+            (CodecKind::Opus, 48000, 60, 2880),
+            (CodecKind::Opus, 48000, 10, 480),
+        ];
+        for (kind, rate, ptime, samples) in cases {
+            let encoder = Encoder::new(kind).unwrap();
+            let decoder = Decoder::new(kind).unwrap();
+            assert_eq!(encoder.kind(), kind);
+            assert_eq!(decoder.kind(), kind);
+            assert_eq!(encoder.sample_rate(), rate, "{kind:?}");
+            assert_eq!(decoder.sample_rate(), rate, "{kind:?}");
+            assert_eq!(
+                encoder.samples_per_frame(ptime),
+                samples,
+                "{kind:?} {ptime}"
+            );
+            assert_eq!(
+                decoder.samples_per_frame(ptime),
+                samples,
+                "{kind:?} {ptime}"
+            );
+        }
+    }
+
+    /// The gateway's echo test: decode → encode per packet, reusing buffers.
+    /// After the first frame no buffer grows, i.e. nothing reallocates.
+    #[test]
+    fn echo_loop_reuses_its_buffers() {
+        for kind in [CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus] {
+            let mut far_end = Encoder::new(kind).unwrap();
+            let mut decoder = Decoder::new(kind).unwrap();
+            let mut encoder = Encoder::new(kind).unwrap();
+            let frame = far_end.samples_per_frame(20);
+            let tone: Vec<i16> = (0..frame)
+                .map(|n| ((n as f64 * 0.3).sin() * 6000.0) as i16)
+                .collect();
+            let (mut incoming, mut pcm, mut outgoing) = (Vec::new(), Vec::new(), Vec::new());
+            let mut capacities = None;
+            for _ in 0..20 {
+                incoming.clear();
+                far_end.encode(&tone, &mut incoming).unwrap();
+                pcm.clear();
+                decoder.decode(&incoming, &mut pcm).unwrap();
+                assert_eq!(pcm.len(), frame, "{kind:?}");
+                outgoing.clear();
+                encoder.encode(&pcm, &mut outgoing).unwrap();
+                assert!(!outgoing.is_empty());
+                let now = (incoming.capacity(), pcm.capacity(), outgoing.capacity());
+                assert_eq!(*capacities.get_or_insert(now), now, "{kind:?}");
+            }
+            pcm.clear();
+            decoder.conceal(frame, &mut pcm).unwrap();
+            assert_eq!(pcm.len(), frame, "{kind:?}: concealment");
+        }
+    }
+
+    #[test]
+    fn g711_echo_is_transparent() {
+        // Decoded G.711 re-encodes to the same bytes, so an echo test on
+        // PCMU/PCMA returns the caller's packets unchanged (bar μ-law's
+        // negative zero).
+        for kind in [CodecKind::Pcmu, CodecKind::Pcma] {
+            let payload: Vec<u8> = (0..=255u8).filter(|&c| c != 0x7F).collect();
+            let mut decoder = Decoder::new(kind).unwrap();
+            let mut encoder = Encoder::new(kind).unwrap();
+            let (mut pcm, mut out) = (Vec::new(), Vec::new());
+            decoder.decode(&payload, &mut pcm).unwrap();
+            encoder.encode(&pcm, &mut out).unwrap();
+            assert_eq!(out, payload, "{kind:?}");
+        }
+    }
+}

@@ -123,3 +123,177 @@ pub fn write_packet(header: &RtpHeader, payload: &[u8], out: &mut Vec<u8>) -> Re
     out.truncate(written);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header with version 2, no padding/extension/CSRC, PT 0, seq 1,
+    /// timestamp 160, SSRC 0x11223344.
+    const PLAIN: [u8; 12] = [
+        0x80, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xA0, 0x11, 0x22, 0x33, 0x44,
+    ];
+
+    fn with(first: u8, second: u8, rest: &[u8]) -> Vec<u8> {
+        let mut d = PLAIN.to_vec();
+        d[0] = first;
+        d[1] = second;
+        d.extend_from_slice(rest);
+        d
+    }
+
+    #[test]
+    fn parses_or_rejects_datagrams() {
+        let header = RtpHeader {
+            payload_type: 0,
+            marker: false,
+            sequence: 1,
+            timestamp: 160,
+            ssrc: 0x1122_3344,
+        };
+        let marked = RtpHeader {
+            payload_type: 111,
+            marker: true,
+            ..header
+        };
+        // (what, datagram, expected header and payload)
+        let cases: Vec<(&str, Vec<u8>, Result<(RtpHeader, Vec<u8>), RtpError>)> = vec![
+            ("empty", vec![], Err(RtpError::TooShort(0))),
+            (
+                "11 bytes",
+                PLAIN[..11].to_vec(),
+                Err(RtpError::TooShort(11)),
+            ),
+            ("header only", PLAIN.to_vec(), Ok((header, vec![]))),
+            (
+                "payload",
+                with(0x80, 0x00, &[1, 2, 3]),
+                Ok((header, vec![1, 2, 3])),
+            ),
+            (
+                "marker, PT 111",
+                with(0x80, 0xEF, &[9]),
+                Ok((marked, vec![9])),
+            ),
+            (
+                "version 1",
+                with(0x40, 0x00, &[1]),
+                Err(RtpError::Version(1)),
+            ),
+            (
+                "version 0",
+                with(0x00, 0x00, &[1]),
+                Err(RtpError::Version(0)),
+            ),
+            (
+                "padding stripped",
+                with(0xA0, 0x00, &[1, 2, 0, 0, 3]),
+                Ok((header, vec![1, 2])),
+            ),
+            (
+                "padding too long",
+                with(0xA0, 0x00, &[1, 9]),
+                Err(RtpError::Padding(9)),
+            ),
+            (
+                "padding zero",
+                with(0xA0, 0x00, &[1, 0]),
+                Err(RtpError::Padding(0)),
+            ),
+            (
+                "one CSRC skipped",
+                with(0x81, 0x00, &[0, 0, 0, 7, 5, 6]),
+                Ok((header, vec![5, 6])),
+            ),
+            (
+                "CSRC truncated",
+                with(0x82, 0x00, &[0, 0, 0, 7]),
+                Err(RtpError::Truncated {
+                    header_len: 20,
+                    datagram_len: 16,
+                }),
+            ),
+            (
+                "extension skipped",
+                with(0x90, 0x00, &[0xBE, 0xDE, 0, 1, 1, 2, 3, 4, 8]),
+                Ok((header, vec![8])),
+            ),
+            (
+                "extension truncated",
+                with(0x90, 0x00, &[0xBE, 0xDE, 0, 2, 1, 2, 3, 4]),
+                Err(RtpError::Truncated {
+                    header_len: 24,
+                    datagram_len: 20,
+                }),
+            ),
+            ("RTCP SR", with(0x80, 200, &[]), Err(RtpError::Rtcp(200))),
+            (
+                "RTCP BYE",
+                with(0x81, 203, &[0; 4]),
+                Err(RtpError::Rtcp(203)),
+            ),
+        ];
+        for (what, datagram, expected) in cases {
+            let parsed = RtpPacket::parse(&datagram).map(|p| {
+                assert_eq!(p.version, 2, "{what}");
+                (p.header, p.payload.to_vec())
+            });
+            assert_eq!(parsed, expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn written_packets_parse_back() {
+        let headers = [
+            RtpHeader {
+                payload_type: 0,
+                marker: true,
+                sequence: 0,
+                timestamp: 0,
+                ssrc: 1,
+            },
+            RtpHeader {
+                payload_type: 8,
+                marker: false,
+                sequence: u16::MAX,
+                timestamp: u32::MAX,
+                ssrc: u32::MAX,
+            },
+            RtpHeader {
+                payload_type: 127,
+                marker: false,
+                sequence: 4242,
+                timestamp: 48_000 * 3,
+                ssrc: 0xDEAD_BEEF,
+            },
+        ];
+        let mut buffer = vec![0xEE; 400];
+        for header in headers {
+            for payload in [&[][..], &[1, 2, 3][..], &[0xFF; 160][..]] {
+                write_packet(&header, payload, &mut buffer).unwrap();
+                assert_eq!(buffer.len(), 12 + payload.len());
+                let packet = RtpPacket::parse(&buffer).unwrap();
+                assert_eq!(packet.header, header);
+                assert_eq!(packet.payload, payload);
+            }
+        }
+        assert_eq!(&buffer[..2], &[0x80, 127]);
+    }
+
+    #[test]
+    fn payload_type_must_fit_seven_bits() {
+        let header = RtpHeader {
+            payload_type: 128,
+            marker: false,
+            sequence: 0,
+            timestamp: 0,
+            ssrc: 0,
+        };
+        let mut buffer = vec![1];
+        assert_eq!(
+            write_packet(&header, &[0], &mut buffer),
+            Err(RtpError::PayloadType(128))
+        );
+        assert_eq!(buffer, [1], "buffer untouched on error");
+    }
+}
