@@ -142,6 +142,9 @@ mod tests {
         d
     }
 
+    /// What a parse should yield: the header and an owned copy of the payload.
+    type Expected = Result<(RtpHeader, Vec<u8>), RtpError>;
+
     #[test]
     fn parses_or_rejects_datagrams() {
         let header = RtpHeader {
@@ -157,7 +160,7 @@ mod tests {
             ..header
         };
         // (what, datagram, expected header and payload)
-        let cases: Vec<(&str, Vec<u8>, Result<(RtpHeader, Vec<u8>), RtpError>)> = vec![
+        let cases: Vec<(&str, Vec<u8>, Expected)> = vec![
             ("empty", vec![], Err(RtpError::TooShort(0))),
             (
                 "11 bytes",
