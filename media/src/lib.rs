@@ -7,5 +7,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codec;
+pub mod rtp;
 
-pub use codec::CodecKind;
+pub use codec::{AudioDecoder, AudioEncoder, CodecError, CodecKind, Decoder, Encoder};
+pub use rtp::{RtpError, RtpHeader, RtpPacket};
