@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use echo_media::codec::{AudioDecoder, AudioEncoder, Decoder, Encoder};
+use echo_media::codec::{AudioDecoder, AudioEncoder, CodecError, Decoder, Encoder};
+use echo_media::rtp::{write_packet, RtpError, RtpHeader, RtpPacket};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -168,39 +169,40 @@ impl EchoLeg {
     }
 
     /// The reply to one received datagram, if any.
-    fn reply(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>, ()> {
-        let packet = rtp_rs::RtpReader::new(datagram).map_err(|_| ())?;
-        if packet.payload_type() != self.media.payload_type {
+    fn reply(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>, EchoError> {
+        let packet = RtpPacket::parse(datagram)?;
+        if packet.header.payload_type != self.media.payload_type {
             // telephone-event and comfort noise are not echoed.
             return Ok(None);
         }
         self.pcm.clear();
         self.payload.clear();
-        self.decoder
-            .decode(packet.payload(), &mut self.pcm)
-            .map_err(|_| ())?;
-        self.encoder
-            .encode(&self.pcm, &mut self.payload)
-            .map_err(|_| ())?;
-        let their_ts = packet.timestamp();
+        self.decoder.decode(packet.payload, &mut self.pcm)?;
+        self.encoder.encode(&self.pcm, &mut self.payload)?;
+        let their_ts = packet.header.timestamp;
         let (first, base) = *self
             .timestamp_base
             .get_or_insert((their_ts, self.ssrc.rotate_left(7)));
-        let timestamp = base.wrapping_add(their_ts.wrapping_sub(first));
         self.seq = self.seq.wrapping_add(1);
-        self.packet.clear();
-        self.packet.resize(12 + self.payload.len(), 0);
-        let len = rtp_rs::RtpPacketBuilder::new()
-            .payload_type(self.media.payload_type)
-            .ssrc(self.ssrc)
-            .sequence(rtp_rs::Seq::from(self.seq))
-            .timestamp(timestamp)
-            .marked(packet.mark())
-            .payload(&self.payload)
-            .build_into(&mut self.packet)
-            .map_err(|_| ())?;
-        Ok(Some(&self.packet[..len]))
+        let header = RtpHeader {
+            payload_type: self.media.payload_type,
+            marker: packet.header.marker,
+            sequence: self.seq,
+            timestamp: base.wrapping_add(their_ts.wrapping_sub(first)),
+            ssrc: self.ssrc,
+        };
+        write_packet(&header, &self.payload, &mut self.packet)?;
+        Ok(Some(&self.packet))
     }
+}
+
+/// Why a datagram got no echo.
+#[derive(Debug, thiserror::Error)]
+enum EchoError {
+    #[error(transparent)]
+    Rtp(#[from] RtpError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 }
 
 async fn echo(mut spec: CallSpec) {
@@ -239,14 +241,15 @@ async fn echo(mut spec: CallSpec) {
                 let dest = leg.sends();
                 match leg.reply(&buf[..n]) {
                     Ok(Some(reply)) => {
-                        if let Some(dest) = dest {
-                            if spec.socket.socket.try_send_to(reply, dest).is_ok() {
-                                packets_out.inc();
-                            }
+                        let sent = dest.map(|d| spec.socket.socket.try_send_to(reply, d));
+                        if matches!(sent, Some(Ok(_))) {
+                            packets_out.inc();
                         }
                     }
                     Ok(None) => {}
-                    Err(()) => spec.metrics.rtp_invalid.inc(),
+                    Err(_) => {
+                        spec.metrics.rtp_invalid.inc();
+                    }
                 }
             },
             _ = sleep_until_opt(timeout_at) => {

@@ -214,7 +214,6 @@ impl SipDriver {
                     let _ = tx.send(CallSignal::Ended).await;
                 }
             }
-            _ => {}
         }
     }
 }

@@ -144,14 +144,16 @@ pub struct Route {
 /// which beats `*`.
 ///
 /// Built-ins: `echo` reaches [`App::Echo`] unless a configured route matches
-/// it exactly or by prefix, and `*` reaches [`App::Echo`] when no `*` route
-/// is configured (it becomes the clinic app later).
+/// it exactly or by prefix. With no routes configured at all (the embedded
+/// defaults), `*` reaches [`App::Echo`] too (it becomes the clinic app
+/// later); once an operator configures routes, a number none of them
+/// matches gets 404.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     exact: HashMap<String, Route>,
     /// Longest prefix first, so the first hit is the most specific.
     prefixes: Vec<(String, Route)>,
-    any: Route,
+    any: Option<Route>,
 }
 
 impl RouteTable {
@@ -194,7 +196,9 @@ impl RouteTable {
                 builtin(RouteMatch::Exact("echo".to_owned())),
             );
         }
-        let any = any.unwrap_or_else(|| builtin(RouteMatch::Any));
+        if routes.is_empty() {
+            any = Some(builtin(RouteMatch::Any));
+        }
         Self {
             exact,
             prefixes,
@@ -215,7 +219,7 @@ impl RouteTable {
         {
             return Some(route);
         }
-        Some(&self.any)
+        self.any.as_ref()
     }
 }
 

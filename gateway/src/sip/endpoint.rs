@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rsip::headers::{Header, UntypedHeader};
+use rsip::headers::Header;
 use rsip::{Request, SipMessage};
 
 use super::auth::{AuthFailure, AuthResult, DigestAuthenticator, DigestCredentials};
@@ -825,7 +825,8 @@ impl SipEndpoint {
             }
         };
         c.state = CallState::Answered;
-        let extra = self.contact_headers(c.flow);
+        let flow = c.flow;
+        let extra = self.contact_headers(flow);
         self.respond_in_call(now, call, 200, extra, Some(body));
         if let Some(media) = media {
             self.events.push_back(Event::Media { call, media });

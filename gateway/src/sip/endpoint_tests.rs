@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::endpoint::{CallHandle, EndReason, EndpointConfig, Event, SipEndpoint};
-use super::message::{self, header_value};
+use super::message;
+use md5::Digest;
 use super::timer::T1;
 use super::{Flow, Transport};
 use crate::config::Config;
@@ -306,7 +307,8 @@ fn no_common_codec_is_488() {
 
 #[test]
 fn error_responses_a_peer_relies_on() {
-    let mut sim = Sim::new("");
+    // Configured routes replace the catch-all, so an unknown number is 404.
+    let mut sim = Sim::new("[[routes]]\nmatch = \"ec*\"\napp = \"echo\"\n");
     let base = invite("e1", "echo", 1, Some(OFFER));
     let cases: Vec<(String, u16)> = vec![
         (
@@ -540,22 +542,38 @@ response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\"\r\
 }
 
 #[test]
-fn trunk_limits() {
-    let mut sim = Sim::new(
-        "[[trunks]]\nname = \"t\"\nallow = [\"127.0.0.1/32\"]\nmax_calls = 1\nmax_cps = 2\n",
-    );
+fn trunk_call_limit_is_486() {
+    let mut sim = Sim::new("[[trunks]]\nname = \"t\"\nallow = [\"127.0.0.1/32\"]\nmax_calls = 1\n");
     sim.send(&invite("m1", "echo", 1, Some(OFFER)));
-    incoming(&sim.events());
+    let call = incoming(&sim.events());
     sim.sent();
     sim.send(&invite("m2", "echo", 1, Some(OFFER)));
     assert_eq!(statuses(&sim.sent()), vec![486]);
+    // Once the first call ends, there is room again.
+    sim.endpoint.hangup(sim.now, call);
+    assert_eq!(statuses(&sim.sent()), vec![480], "unanswered: a final response");
+    sim.events();
     sim.send(&invite("m3", "echo", 1, Some(OFFER)));
-    let sent = sim.sent();
-    assert_eq!(statuses(&sent), vec![503]);
-    assert!(sent[0].contains("Retry-After:"));
+    assert_eq!(statuses(&sim.sent()), vec![100]);
+    // Outside the trunk's CIDR: 403.
     sim.send_from("127.0.0.2:5062", Transport::Udp, &invite("m4", "echo", 1, Some(OFFER)));
     assert_eq!(statuses(&sim.sent()), vec![403]);
     assert!(sim.metric_responses(403) >= 1);
+}
+
+#[test]
+fn trunk_rate_limit_is_503_with_retry_after() {
+    let mut sim = Sim::new("[[trunks]]\nname = \"t\"\nallow = [\"127.0.0.1/32\"]\nmax_cps = 1\n");
+    sim.send(&invite("p1", "echo", 1, Some(OFFER)));
+    incoming(&sim.events());
+    sim.sent();
+    sim.send(&invite("p2", "echo", 1, Some(OFFER)));
+    let sent = sim.sent();
+    assert_eq!(statuses(&sent), vec![503]);
+    assert!(sent[0].contains("Retry-After: 1"), "{}", sent[0]);
+    sim.advance(Duration::from_secs(1));
+    sim.send(&invite("p3", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![100]);
 }
 
 #[test]
