@@ -212,16 +212,18 @@ async fn echo(mut spec: CallSpec) {
     let mut buf = vec![0u8; 2048];
     let mut last_rtp: Option<Instant> = None;
     let mut hung_up = false;
-    let packets_in = spec.metrics.rtp_packets.get_or_create(&crate::metrics::DirectionLabel {
-        direction: "in",
-    }).clone();
-    let packets_out = spec.metrics.rtp_packets.get_or_create(&crate::metrics::DirectionLabel {
-        direction: "out",
-    }).clone();
+    let packets_in = spec
+        .metrics
+        .rtp_packets
+        .get_or_create(&crate::metrics::DirectionLabel { direction: "in" })
+        .clone();
+    let packets_out = spec
+        .metrics
+        .rtp_packets
+        .get_or_create(&crate::metrics::DirectionLabel { direction: "out" })
+        .clone();
     loop {
-        let timeout_at = last_rtp
-            .filter(|_| !hung_up)
-            .map(|t| t + spec.rtp_timeout);
+        let timeout_at = last_rtp.filter(|_| !hung_up).map(|t| t + spec.rtp_timeout);
         tokio::select! {
             signal = spec.signals.recv() => match signal {
                 Some(CallSignal::Media(media)) => {

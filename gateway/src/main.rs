@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use echo_gateway::config::Config;
 
 #[derive(Parser)]
-#[command(name = "echo-gateway", version, about = "Echo: a telephony voice-bot gateway")]
+#[command(
+    name = "echo-gateway",
+    version,
+    about = "Echo: a telephony voice-bot gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -41,8 +45,7 @@ fn load(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

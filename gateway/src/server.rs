@@ -93,7 +93,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
 
     tokio::spawn(crate::tcp::accept_loop(tcp, inbound_tx, metrics.clone()));
-    let http_addr = http.local_addr().map_err(bind_err("HTTP", config.http.listen))?;
+    let http_addr = http
+        .local_addr()
+        .map_err(bind_err("HTTP", config.http.listen))?;
     let app = router(HttpState {
         registry: Arc::new(registry),
         ready: ready.clone(),

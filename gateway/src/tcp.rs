@@ -23,12 +23,22 @@ const MAX_MESSAGE: usize = 64 * 1024;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections forever.
-pub async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, metrics: Arc<Metrics>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Inbound>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, peer, inbound.clone(), metrics.clone(), None));
+                tokio::spawn(connection(
+                    stream,
+                    peer,
+                    inbound.clone(),
+                    metrics.clone(),
+                    None,
+                ));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -48,7 +58,8 @@ pub fn connect_and_send(
     metrics: Arc<Metrics>,
 ) {
     tokio::spawn(async move {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(peer)).await
+        match tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(peer))
+            .await
         {
             Ok(Ok(stream)) => connection(stream, peer, inbound, metrics, Some(first)).await,
             _ => debug!(%peer, "tcp connect failed"),
@@ -93,12 +104,19 @@ async fn connection(
         buf.extend_from_slice(&chunk[..n]);
         loop {
             // RFC 5626 keep-alives: bare CRLFs between messages.
-            let skip = buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+            let skip = buf
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
             buf.drain(..skip);
             match frame_length(&buf) {
                 Ok(Some(len)) if len <= MAX_MESSAGE && looks_like_sip(&buf[..len]) => {
                     let bytes: Vec<u8> = buf.drain(..len).collect();
-                    if inbound.send(Inbound::Message { flow, bytes }).await.is_err() {
+                    if inbound
+                        .send(Inbound::Message { flow, bytes })
+                        .await
+                        .is_err()
+                    {
                         break 'read;
                     }
                 }

@@ -236,7 +236,10 @@ impl SipEndpoint {
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tx = self.server_tx.values().filter_map(|t| t.next_timeout());
-        let ctx = self.client_tx.values().filter_map(|(t, _)| t.next_timeout());
+        let ctx = self
+            .client_tx
+            .values()
+            .filter_map(|(t, _)| t.next_timeout());
         let calls = self.calls.values().filter_map(|c| match c.state {
             CallState::Ringing { answer_at } => Some(answer_at),
             _ => None,
@@ -282,7 +285,9 @@ impl SipEndpoint {
         let ringing: Vec<CallHandle> = self
             .calls
             .iter()
-            .filter(|(_, c)| matches!(c.state, CallState::Ringing { answer_at } if answer_at <= now))
+            .filter(
+                |(_, c)| matches!(c.state, CallState::Ringing { answer_at } if answer_at <= now),
+            )
             .map(|(h, _)| *h)
             .collect();
         for call in ringing {
@@ -508,11 +513,7 @@ impl SipEndpoint {
                 _ => c.hangup_after_ack = true,
             }
         }
-        if self
-            .calls
-            .get(&call)
-            .is_some_and(|c| c.hangup_after_ack)
-        {
+        if self.calls.get(&call).is_some_and(|c| c.hangup_after_ack) {
             self.send_bye(now, call);
         }
     }
@@ -673,7 +674,8 @@ impl SipEndpoint {
                 }
             }
         }
-        let Some(route) = message::uri_user(&req.uri.to_string()).and_then(|u| self.routes.lookup(u))
+        let Some(route) =
+            message::uri_user(&req.uri.to_string()).and_then(|u| self.routes.lookup(u))
         else {
             self.reject_invite(now, ctx, &req, 404, Vec::new());
             return;
@@ -936,7 +938,7 @@ impl SipEndpoint {
         sdp_body: Option<String>,
     ) {
         let mut resp = message::response_to(req, code, to_tag, ctx.flow.remote);
-        if code >= 200 && code < 300 && req.method == rsip::Method::Invite {
+        if (200..300).contains(&code) && req.method == rsip::Method::Invite {
             // RFC 3261 §12.1.1: the dialog's route set comes back in the 2xx.
             for rr in req.headers.iter() {
                 if let Header::RecordRoute(_) = rr {
@@ -944,8 +946,9 @@ impl SipEndpoint {
                 }
             }
         }
-        resp.headers
-            .push(Header::Server(concat!("Echo/", env!("CARGO_PKG_VERSION")).into()));
+        resp.headers.push(Header::Server(
+            concat!("Echo/", env!("CARGO_PKG_VERSION")).into(),
+        ));
         for h in extra {
             resp.headers.push(h);
         }

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::endpoint::{CallHandle, EndReason, EndpointConfig, Event, SipEndpoint};
 use super::message;
-use md5::Digest;
 use super::timer::T1;
 use super::{Flow, Transport};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::routing::{RouteTable, TrunkTable};
+use md5::Digest;
 
 const PEER: &str = "127.0.0.1:5062";
 const RTP: &str = "127.0.0.1:20000";
@@ -52,7 +52,8 @@ impl Sim {
 
     fn send_from(&mut self, from: &str, transport: Transport, text: &str) {
         let flow = Flow::new(transport, from.parse().unwrap(), None);
-        self.endpoint.handle_message(self.now, flow, text.as_bytes());
+        self.endpoint
+            .handle_message(self.now, flow, text.as_bytes());
     }
 
     fn send(&mut self, text: &str) {
@@ -203,7 +204,10 @@ fn invite_is_answered_and_retransmissions_are_not_processed_twice() {
     assert!(sim.events().is_empty());
 
     sim.send(&in_dialog("ACK", ok, 1, "ack1", None));
-    assert!(sim.advance(Duration::from_secs(40)).is_empty(), "ACK stops 2xx retransmission");
+    assert!(
+        sim.advance(Duration::from_secs(40)).is_empty(),
+        "ACK stops 2xx retransmission"
+    );
 
     sim.send(&in_dialog("BYE", ok, 2, "bye1", None));
     assert_eq!(statuses(&sim.sent()), vec![200]);
@@ -240,7 +244,8 @@ fn unacknowledged_2xx_is_retransmitted_then_the_call_is_torn_down() {
         vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
     );
     assert!(
-        sent.iter().any(|(t, m)| *t == 32000 && m.starts_with("BYE ")),
+        sent.iter()
+            .any(|(t, m)| *t == 32000 && m.starts_with("BYE ")),
         "BYE at Timer H"
     );
     assert!(sim.events().contains(&Event::Ended {
@@ -251,7 +256,8 @@ fn unacknowledged_2xx_is_retransmitted_then_the_call_is_torn_down() {
 
 #[test]
 fn cancel_while_ringing_gets_200_and_487() {
-    let mut sim = Sim::new("[[routes]]\nmatch = \"ring\"\napp = \"echo\"\nanswer_delay_ms = 5000\n");
+    let mut sim =
+        Sim::new("[[routes]]\nmatch = \"ring\"\napp = \"echo\"\nanswer_delay_ms = 5000\n");
     sim.send(&invite("c3", "ring", 1, Some(OFFER)));
     let call = incoming(&sim.events());
     sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
@@ -286,7 +292,8 @@ fn cancel_while_ringing_gets_200_and_487() {
 
 #[test]
 fn ringing_call_is_answered_after_the_delay() {
-    let mut sim = Sim::new("[[routes]]\nmatch = \"ring*\"\napp = \"echo\"\nanswer_delay_ms = 3000\n");
+    let mut sim =
+        Sim::new("[[routes]]\nmatch = \"ring*\"\napp = \"echo\"\nanswer_delay_ms = 3000\n");
     sim.send(&invite("c4", "ringing", 1, Some(OFFER)));
     let call = incoming(&sim.events());
     sim.endpoint.accept(sim.now, call, RTP.parse().unwrap());
@@ -350,13 +357,19 @@ fn error_responses_a_peer_relies_on() {
             481,
         ),
         (
-            base.replace("sip:echo@127.0.0.1:5060 SIP", "sip:nobody@127.0.0.1:5060 SIP")
-                .replace("-e1-1", "-e1h"),
+            base.replace(
+                "sip:echo@127.0.0.1:5060 SIP",
+                "sip:nobody@127.0.0.1:5060 SIP",
+            )
+            .replace("-e1-1", "-e1h"),
             404,
         ),
         (
-            base.replace("To: <sip:echo@127.0.0.1>", "To: <sip:echo@127.0.0.1>;tag=unknown")
-                .replace("-e1-1", "-e1i"),
+            base.replace(
+                "To: <sip:echo@127.0.0.1>",
+                "To: <sip:echo@127.0.0.1>;tag=unknown",
+            )
+            .replace("-e1-1", "-e1i"),
             481,
         ),
     ];
@@ -440,7 +453,10 @@ fn reinvite_hold_resume_and_new_address() {
     assert_eq!(statuses(&sent), vec![100, 200]);
     let answer = body(&sent[1]);
     assert!(answer.contains("a=recvonly"), "{answer}");
-    assert!(answer.contains("o=echo ") || answer.contains(" 2 IN IP4"), "{answer}");
+    assert!(
+        answer.contains("o=echo ") || answer.contains(" 2 IN IP4"),
+        "{answer}"
+    );
     assert!(matches!(sim.events()[..], [Event::Media { .. }]));
     sim.send(&in_dialog("ACK", &ok, 2, "hack", None));
 
@@ -470,7 +486,10 @@ fn hangup_sends_bye_with_timer_e_until_answered() {
     let sent = sim.sent();
     assert_eq!(sent.len(), 1);
     let bye = &sent[0];
-    assert!(bye.starts_with("BYE sip:alice@127.0.0.1:5062 SIP/2.0"), "{bye}");
+    assert!(
+        bye.starts_with("BYE sip:alice@127.0.0.1:5062 SIP/2.0"),
+        "{bye}"
+    );
     assert!(bye.contains("From: <sip:echo@127.0.0.1>;tag="));
     assert!(bye.contains("To: <sip:alice@127.0.0.1>;tag=a1"));
     let resent = sim.advance(Duration::from_millis(1600));
@@ -525,13 +544,19 @@ fn digest_auth_challenges_then_admits() {
         "Authorization: Digest username=\"alice\", realm=\"echo\", nonce=\"{nonce}\", uri=\"{uri}\", \
 response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\"\r\n"
     );
-    let authed = invite("a1", "echo", 2, Some(OFFER))
-        .replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{authorization}"));
+    let authed = invite("a1", "echo", 2, Some(OFFER)).replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{authorization}"),
+    );
     sim.send(&authed);
     assert_eq!(statuses(&sim.sent()), vec![100]);
     incoming(&sim.events());
     // The same nonce count again is a replay.
-    sim.send(&authed.replace("CSeq: 2", "CSeq: 3").replace("-a1-2", "-a1-3"));
+    sim.send(
+        &authed
+            .replace("CSeq: 2", "CSeq: 3")
+            .replace("-a1-2", "-a1-3"),
+    );
     assert_eq!(statuses(&sim.sent()), vec![403]);
     // Wrong password.
     let wrong = authed
@@ -551,12 +576,20 @@ fn trunk_call_limit_is_486() {
     assert_eq!(statuses(&sim.sent()), vec![486]);
     // Once the first call ends, there is room again.
     sim.endpoint.hangup(sim.now, call);
-    assert_eq!(statuses(&sim.sent()), vec![480], "unanswered: a final response");
+    assert_eq!(
+        statuses(&sim.sent()),
+        vec![480],
+        "unanswered: a final response"
+    );
     sim.events();
     sim.send(&invite("m3", "echo", 1, Some(OFFER)));
     assert_eq!(statuses(&sim.sent()), vec![100]);
     // Outside the trunk's CIDR: 403.
-    sim.send_from("127.0.0.2:5062", Transport::Udp, &invite("m4", "echo", 1, Some(OFFER)));
+    sim.send_from(
+        "127.0.0.2:5062",
+        Transport::Udp,
+        &invite("m4", "echo", 1, Some(OFFER)),
+    );
     assert_eq!(statuses(&sim.sent()), vec![403]);
     assert!(sim.metric_responses(403) >= 1);
 }

@@ -252,7 +252,10 @@ impl TopVia {
 }
 
 /// The first header of a kind as text.
-pub fn header_value<'a>(message: &'a impl rsip::message::HasHeaders, name: &str) -> Option<&'a str> {
+pub fn header_value<'a>(
+    message: &'a impl rsip::message::HasHeaders,
+    name: &str,
+) -> Option<&'a str> {
     message.headers().iter().find_map(|h| named_value(h, name))
 }
 
@@ -315,7 +318,9 @@ pub fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
     if let Some(v6) = hostport.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
         let ip: IpAddr = host.parse().ok()?;
-        let port = after.strip_prefix(':').map_or(Some(5060), |p| p.parse().ok())?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(5060), |p| p.parse().ok())?;
         return Some(SocketAddr::new(ip, port));
     }
     let (host, port) = match hostport.split_once(':') {
@@ -562,7 +567,11 @@ f: <sip:a@h>;tag=x\r\nt: <sip:b@h>\r\ni: abc\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n"
 
     #[test]
     fn garbage_does_not_parse() {
-        for g in [&b"\x00\x01\x02"[..], b"INVITE\r\n\r\n", b"hello world\r\n\r\n"] {
+        for g in [
+            &b"\x00\x01\x02"[..],
+            b"INVITE\r\n\r\n",
+            b"hello world\r\n\r\n",
+        ] {
             assert!(parse(g).is_err(), "{g:?}");
         }
     }

@@ -3,7 +3,7 @@
 //! feeds it retransmissions, ACKs, responses and `now`, and sends what it
 //! returns.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::timer::{Timer, TimerTable, T1, T2, T4};
 use super::Flow;
@@ -139,7 +139,7 @@ impl ServerTransaction {
                 ServerState::Completed
             }
             (ServerKind::NonInvite, _) => {
-                let wait = if reliable { 0 * T1 } else { 64 * T1 };
+                let wait = if reliable { Duration::ZERO } else { 64 * T1 };
                 self.timers.set(Timer::J, now + wait);
                 ServerState::Completed
             }
@@ -165,7 +165,7 @@ impl ServerTransaction {
             ServerState::Completed if self.kind == ServerKind::Invite => {
                 self.timers.stop(Timer::G);
                 self.timers.stop(Timer::H);
-                let wait = if self.flow.is_reliable() { 0 * T4 } else { T4 };
+                let wait = if self.flow.is_reliable() { Duration::ZERO } else { T4 };
                 self.timers.set(Timer::I, now + wait);
                 self.state = ServerState::Confirmed;
             }
@@ -296,7 +296,7 @@ impl ClientTransaction {
             (ClientState::Trying | ClientState::Proceeding, _) => {
                 self.timers.stop(Timer::E);
                 self.timers.stop(Timer::F);
-                let wait = if self.flow.is_reliable() { 0 * T4 } else { T4 };
+                let wait = if self.flow.is_reliable() { Duration::ZERO } else { T4 };
                 self.timers.set(Timer::K, now + wait);
                 self.state = ClientState::Completed;
                 ClientOutput::Final(code)
@@ -337,7 +337,6 @@ impl ClientTransaction {
 mod tests {
     use super::*;
     use crate::sip::Transport;
-    use std::time::Duration;
 
     fn udp() -> Flow {
         Flow::new(Transport::Udp, "127.0.0.1:5060".parse().unwrap(), None)
@@ -430,7 +429,10 @@ mod tests {
         let mut tx = ServerTransaction::new(ServerKind::Invite, udp());
         tx.send_response(t0, 487, b"487");
         let log = run_server(&mut tx, t0, Duration::from_secs(60));
-        assert_eq!(log.last(), Some(&(32000, ServerTimeout::NoAck { code: 487 })));
+        assert_eq!(
+            log.last(),
+            Some(&(32000, ServerTimeout::NoAck { code: 487 }))
+        );
         assert_eq!(tx.state(), ServerState::Terminated);
     }
 
