@@ -628,3 +628,99 @@ fn tcp_requests_are_answered_on_the_connection_without_retransmission() {
     );
     let _ = T1;
 }
+
+/// A small deterministic PRNG for the mutation test (xorshift64*).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutated and truncated versions of every request and response the other
+/// tests send, plus timer firings, thrown at one endpoint: nothing panics,
+/// and afterwards it still answers an OPTIONS.
+#[test]
+fn random_mutations_never_panic_the_endpoint() {
+    let mut sim = Sim::new("[[routes]]\nmatch = \"*\"\napp = \"echo\"\nanswer_delay_ms = 200\n");
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let seeds = [
+        invite("f1", "echo", 1, Some(OFFER)),
+        invite("f2", "echo", 1, None),
+        invite("f3", "echo", 1, Some(G729_OFFER)),
+        invite("f4", "echo", 1, Some(OFFER))
+            .replacen("INVITE sip", "CANCEL sip", 1)
+            .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL"),
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>;tag=2\r\nCall-ID: f5\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+            .to_owned(),
+    ];
+    let junk: [&[u8]; 6] = [
+        b";tag=",
+        b"\r\n",
+        b"\0",
+        b"Content-Length: 99999999999999999999\r\n",
+        "é\u{202e}".as_bytes(),
+        b"<sip:@:>",
+    ];
+    for i in 0..20_000 {
+        let mut bytes = seeds[rng.below(seeds.len())].clone().into_bytes();
+        for _ in 0..1 + rng.below(4) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.below(bytes.len());
+            match rng.below(5) {
+                0 => bytes[at] = rng.next() as u8,
+                1 => bytes.truncate(at),
+                2 => {
+                    let j = junk[rng.below(junk.len())];
+                    bytes.splice(at..at, j.iter().copied());
+                }
+                3 => {
+                    let end = (at + rng.below(40)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                _ => {
+                    let end = (at + rng.below(40)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    bytes.splice(at..at, copy);
+                }
+            }
+        }
+        let transport = if i % 3 == 0 {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let flow = Flow::new(transport, PEER.parse().unwrap(), Some(1));
+        sim.endpoint.handle_message(sim.now, flow, &bytes);
+        for event in sim.events() {
+            if let Event::IncomingCall { call, .. } = event {
+                match rng.below(3) {
+                    0 => sim.endpoint.accept(sim.now, call, RTP.parse().unwrap()),
+                    1 => sim.endpoint.reject(sim.now, call, 503),
+                    _ => sim.endpoint.hangup(sim.now, call),
+                }
+            }
+        }
+        sim.sent();
+        if i % 50 == 0 {
+            sim.advance(Duration::from_millis(rng.below(5000) as u64));
+        }
+    }
+    sim.advance(Duration::from_secs(120));
+    let options = invite("final", "echo", 1, None)
+        .replacen("INVITE sip", "OPTIONS sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
+    sim.send(&options);
+    assert_eq!(statuses(&sim.sent()), vec![200]);
+    assert!(sim.metrics.sip_parse_failures.get() > 0);
+}

@@ -165,7 +165,11 @@ impl ServerTransaction {
             ServerState::Completed if self.kind == ServerKind::Invite => {
                 self.timers.stop(Timer::G);
                 self.timers.stop(Timer::H);
-                let wait = if self.flow.is_reliable() { Duration::ZERO } else { T4 };
+                let wait = if self.flow.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    T4
+                };
                 self.timers.set(Timer::I, now + wait);
                 self.state = ServerState::Confirmed;
             }
@@ -296,7 +300,11 @@ impl ClientTransaction {
             (ClientState::Trying | ClientState::Proceeding, _) => {
                 self.timers.stop(Timer::E);
                 self.timers.stop(Timer::F);
-                let wait = if self.flow.is_reliable() { Duration::ZERO } else { T4 };
+                let wait = if self.flow.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    T4
+                };
                 self.timers.set(Timer::K, now + wait);
                 self.state = ClientState::Completed;
                 ClientOutput::Final(code)
