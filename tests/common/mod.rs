@@ -366,11 +366,8 @@ impl Gateway {
         let mut last;
         loop {
             if let Some(st) = self.try_exit() {
-                panic!(
-                    "gateway exited during startup with {st}\n--- config ---\n{}\n--- output ---\n{}",
-                    fs::read_to_string(&self.config_path).unwrap_or_default(),
-                    self.log()
-                );
+                // Drop prints the config and the output.
+                panic!("gateway exited during startup with {st}");
             }
             match http_get(self.http, "/readyz", Duration::from_millis(500)) {
                 Ok((200, _)) => return,
@@ -378,10 +375,7 @@ impl Gateway {
                 Err(e) => last = e.to_string(),
             }
             if Instant::now() > deadline {
-                panic!(
-                    "gateway not ready after {timeout:?} (last /readyz: {last})\n--- output ---\n{}",
-                    self.log()
-                );
+                panic!("gateway not ready after {timeout:?} (last /readyz: {last})");
             }
             std::thread::sleep(Duration::from_millis(25));
         }
