@@ -162,3 +162,24 @@ fn unrouted_user_gets_404() {
     assert_eq!(r.code, 404, "{}", r.raw);
     uac.ack(&call);
 }
+
+#[test]
+fn no_trunks_means_loopback_is_allowed() {
+    let gw = Gateway::start_with(GatewayConfig {
+        open_trunk: false,
+        ring_route: false,
+        ..GatewayConfig::default()
+    });
+    let mut uac = common::sip::Uac::new(gw.sip);
+    let mut call = uac.new_call("echo");
+    let sdp = common::sip::sdp_offer(uac.local, &[(0, "PCMU/8000")]);
+    let r = uac
+        .invite(&mut call, &sdp, Duration::from_secs(5))
+        .expect("no final response to INVITE");
+    assert_eq!(r.code, 200, "{}", r.raw);
+    uac.ack(&call);
+    let bye = uac
+        .bye(&mut call, Duration::from_secs(5))
+        .expect("no response to BYE");
+    assert_eq!(bye.code, 200, "{}", bye.raw);
+}
