@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Choices:
-//! - Both `SHA-256` and `MD5` are offered with `qop="auth"`, SHA-256 first
-//!   (RFC 7616 §3.7); both share one nonce. `-sess` algorithms, `auth-int`
+//! - Both `MD5` and `SHA-256` are offered with `qop="auth"`, MD5 first for
+//!   clients that only read the first challenge (see [`DigestAuthenticator::challenge`]);
+//!   both share one nonce. `-sess` algorithms, `auth-int`
 //!   and `userhash` are not supported.
 //! - RFC 2069 responses (no `qop`) are accepted only with MD5, since only
 //!   old MD5-only clients send them, and then the nonce is single-use
@@ -349,8 +350,13 @@ impl DigestAuthenticator {
     }
 
     /// Issues a fresh nonce and returns the `WWW-Authenticate` (or
-    /// `Proxy-Authenticate`) values to send, one header each: SHA-256
-    /// first, then MD5, both `qop="auth"`, with `stale=true` if asked.
+    /// `Proxy-Authenticate`) values to send, one header each: MD5 first,
+    /// then SHA-256, both `qop="auth"`, with `stale=true` if asked.
+    ///
+    /// RFC 7616 §3.7 asks for the preferred algorithm first, but deployed
+    /// SIP clients (sipp 3.6 among them) answer only the first challenge
+    /// and give up when they cannot do SHA-256; clients that can do both
+    /// pick SHA-256 from the list. Interoperability wins here.
     pub fn challenge(&mut self, now: Instant, stale: bool) -> Vec<String> {
         self.forget_expired(now);
         while self.nonces.len() >= MAX_OUTSTANDING_NONCES {
@@ -372,7 +378,7 @@ impl DigestAuthenticator {
         );
         self.issue_order.push_back(nonce.clone());
         let stale = if stale { ", stale=true" } else { "" };
-        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+        [DigestAlgorithm::Md5, DigestAlgorithm::Sha256]
             .into_iter()
             .map(|algorithm| {
                 format!(
@@ -621,13 +627,13 @@ mod tests {
     }
 
     #[test]
-    fn challenge_offers_sha256_then_md5() {
+    fn challenge_offers_md5_then_sha256() {
         let mut auth = authenticator();
         let now = Instant::now();
         let challenges = auth.challenge(now, false);
         assert_eq!(challenges.len(), 2);
-        let sha = challenge_params(&challenges[0]);
-        let md5 = challenge_params(&challenges[1]);
+        let md5 = challenge_params(&challenges[0]);
+        let sha = challenge_params(&challenges[1]);
         assert_eq!(sha["algorithm"], "SHA-256");
         assert_eq!(md5["algorithm"], "MD5");
         for params in [&sha, &md5] {
@@ -671,8 +677,8 @@ mod tests {
         }
         // Both headers carry one nonce, so its count goes on across them.
         let challenges = auth.challenge(now, false);
-        let sha = answer(&challenges[0], "secret", 1);
-        let md5 = answer(&challenges[1], "secret", 1);
+        let sha = answer(&challenges[1], "secret", 1);
+        let md5 = answer(&challenges[0], "secret", 1);
         assert_eq!(
             auth.verify(now, "INVITE", &sha, "alice", "secret"),
             AuthResult::Ok
@@ -865,7 +871,7 @@ mod tests {
     fn unsupported_parameters() {
         let mut auth = authenticator();
         let now = Instant::now();
-        let challenge = auth.challenge(now, false).remove(1);
+        let challenge = auth.challenge(now, false).remove(0);
         let header = answer(&challenge, "secret", 1);
         let cases = [
             (

@@ -645,9 +645,10 @@ impl SipEndpoint {
             );
             let request_uri = req.uri.to_string();
             let outcome = header_value(&req, "authorization").map(|h| {
-                // The digest covers the uri it names: it must be this request's.
+                // The digest covers the uri it names: it must name this
+                // request's host (sipp and some PBXes leave the user out).
                 let uri_matches = DigestCredentials::parse(h)
-                    .map(|c| c.uri == request_uri)
+                    .map(|c| same_host(&c.uri, &request_uri))
                     .unwrap_or(true);
                 if uri_matches {
                     self.auth
@@ -1163,4 +1164,18 @@ fn legacy_branch(req: &Request) -> String {
         header_value(req, "call-id").unwrap_or_default(),
         header_value(req, "cseq").unwrap_or_default()
     )
+}
+
+/// Whether two SIP URIs name the same host and port (users and parameters
+/// aside).
+fn same_host(a: &str, b: &str) -> bool {
+    fn hostport(uri: &str) -> &str {
+        let rest = uri
+            .strip_prefix("sips:")
+            .or_else(|| uri.strip_prefix("sip:"))
+            .unwrap_or(uri);
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        rest.split([';', '?']).next().unwrap_or(rest)
+    }
+    hostport(a).eq_ignore_ascii_case(hostport(b))
 }

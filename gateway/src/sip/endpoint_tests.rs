@@ -528,8 +528,8 @@ fn digest_auth_challenges_then_admits() {
         .filter(|l| l.starts_with("WWW-Authenticate:"))
         .collect();
     assert_eq!(challenges.len(), 2, "{}", sent[0]);
-    assert!(challenges[0].contains("SHA-256"));
-    let md5 = challenges[1];
+    assert!(challenges[1].contains("SHA-256"));
+    let md5 = challenges[0];
     let nonce = message::header_param(&md5.replace(',', ";"), "nonce")
         .unwrap()
         .to_owned();
