@@ -115,7 +115,7 @@ pub struct CallSpec {
     /// Its RTP socket.
     pub socket: BoundSocket,
     /// From the SIP loop.
-    pub signals: mpsc::Receiver<CallSignal>,
+    pub signals: mpsc::UnboundedReceiver<CallSignal>,
     /// To the SIP loop.
     pub commands: mpsc::Sender<Command>,
     /// Hang up when RTP stops this long.

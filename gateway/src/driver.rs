@@ -84,8 +84,10 @@ impl SipDriver {
         let clock = Clock::new();
         let mut buf = vec![0u8; 65_536];
         let mut connections: HashMap<ConnectionId, mpsc::Sender<Vec<u8>>> = HashMap::new();
-        let mut calls: HashMap<crate::sip::endpoint::CallHandle, mpsc::Sender<CallSignal>> =
-            HashMap::new();
+        let mut calls: HashMap<
+            crate::sip::endpoint::CallHandle,
+            mpsc::UnboundedSender<CallSignal>,
+        > = HashMap::new();
         let mut drain_deadline: Option<TokioInstant> = None;
         let mut hung_up_all = false;
         loop {
@@ -129,7 +131,7 @@ impl SipDriver {
             }
             self.flush(&mut connections);
             while let Some(event) = self.endpoint.poll_event() {
-                self.on_event(&clock, event, &mut calls).await;
+                self.on_event(&clock, event, &mut calls);
                 self.flush(&mut connections);
             }
             if drain_deadline.is_some() && self.endpoint.active_calls() == 0 {
@@ -169,11 +171,11 @@ impl SipDriver {
         }
     }
 
-    async fn on_event(
+    fn on_event(
         &mut self,
         clock: &Clock,
         event: Event,
-        calls: &mut HashMap<crate::sip::endpoint::CallHandle, mpsc::Sender<CallSignal>>,
+        calls: &mut HashMap<crate::sip::endpoint::CallHandle, mpsc::UnboundedSender<CallSignal>>,
     ) {
         match event {
             Event::IncomingCall {
@@ -189,7 +191,9 @@ impl SipDriver {
                     return;
                 };
                 let local = std::net::SocketAddr::new(self.media_ip, bound.local_addr().port());
-                let (tx, rx) = mpsc::channel(8);
+                // Unbounded: signals are a handful per call, and the SIP loop must
+                // never wait on a call task.
+                let (tx, rx) = mpsc::unbounded_channel();
                 calls.insert(call, tx);
                 debug!(?call, %trunk, %to_user, %local, "call accepted");
                 tokio::spawn(call::run(CallSpec {
@@ -205,13 +209,13 @@ impl SipDriver {
             }
             Event::Media { call, media } => {
                 if let Some(tx) = calls.get(&call) {
-                    let _ = tx.send(CallSignal::Media(media)).await;
+                    let _ = tx.send(CallSignal::Media(media));
                 }
             }
             Event::Ended { call, reason } => {
                 debug!(?call, ?reason, "call ended");
                 if let Some(tx) = calls.remove(&call) {
-                    let _ = tx.send(CallSignal::Ended).await;
+                    let _ = tx.send(CallSignal::Ended);
                 }
             }
         }
