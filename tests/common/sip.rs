@@ -445,6 +445,71 @@ impl Uac {
         self.transact(&req, &cid, call.cseq, "BYE", timeout, &mut Vec::new())
     }
 
+    /// In-dialog re-INVITE with `sdp` (new CSeq, new branch, Request-URI =
+    /// remote target); waits for the final response and records it as the
+    /// call's final response, so `ack` then acknowledges it.
+    pub fn reinvite(&mut self, call: &mut Call, sdp: &str, timeout: Duration) -> Option<Msg> {
+        call.cseq += 1;
+        call.invite_branch = format!("z9hG4bK{}", unique("reinv"));
+        let ruri = call
+            .target
+            .clone()
+            .unwrap_or_else(|| self.request_uri(&call.user));
+        let req = self.build(
+            "INVITE",
+            &ruri,
+            &call.invite_branch,
+            call,
+            call.cseq,
+            "",
+            sdp,
+        );
+        let mut prov = Vec::new();
+        let cid = call.call_id.clone();
+        let resp = self.transact(&req, &cid, call.cseq, "INVITE", timeout, &mut prov);
+        call.provisional.extend(prov);
+        if let Some(r) = &resp {
+            if (200..300).contains(&r.code) {
+                if let Some(t) = r.contact_uri() {
+                    call.target = Some(t);
+                }
+            }
+        }
+        call.final_response = resp.clone();
+        resp
+    }
+
+    /// ACK for a 2xx that carries `sdp` (the answer to a late offer).
+    pub fn ack_with_sdp(&mut self, call: &Call, sdp: &str) {
+        let ruri = call
+            .target
+            .clone()
+            .unwrap_or_else(|| self.request_uri(&call.user));
+        let branch = format!("z9hG4bK{}", unique("ack"));
+        let req = self.build("ACK", &ruri, &branch, call, call.cseq, "", sdp);
+        self.send_raw(req.as_bytes());
+    }
+
+    /// Wait up to `timeout` for a request with `method`; everything else
+    /// received meanwhile goes to `stray`.
+    pub fn wait_request(&mut self, method: &str, timeout: Duration) -> Option<Msg> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let m = self.recv(left)?;
+            if m.code == 0 && m.method == method {
+                return Some(m);
+            }
+            self.stray.push(m);
+        }
+    }
+
+    /// Send a response to `req` (RFC 3261 §8.2.6: Via(s), From, To,
+    /// Call-ID and CSeq copied; no body).
+    pub fn respond(&self, req: &Msg, code: u16, reason: &str) {
+        self.send_raw(response_to(req, code, reason).as_bytes());
+    }
+
     /// OPTIONS over UDP; returns the final response.
     pub fn options(&mut self, user: &str, timeout: Duration) -> Option<Msg> {
         let call = self.new_call(user);
@@ -460,6 +525,27 @@ impl Uac {
         );
         self.transact(&req, &call.call_id, 1, "OPTIONS", timeout, &mut Vec::new())
     }
+}
+
+/// The text of a response to `req`: every Via in order, From, To (with
+/// `to_tag` added when the request's To has none), Call-ID and CSeq copied
+/// from the request, no body.
+pub fn response_to(req: &Msg, code: u16, reason: &str) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for v in req.all_headers("via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    let from = req.header("from").unwrap_or_default();
+    let mut to = req.header("to").unwrap_or_default().to_string();
+    if tag_param(&to).is_none() {
+        to.push_str(&format!(";tag={}", unique("rt")));
+    }
+    out.push_str(&format!(
+        "From: {from}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        req.header("call-id").unwrap_or_default(),
+        req.header("cseq").unwrap_or_default(),
+    ));
+    out
 }
 
 /// An OPTIONS request as sent over TCP from `local` (for raw use).
