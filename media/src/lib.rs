@@ -11,3 +11,4 @@ pub mod rtp;
 
 pub use codec::{AudioDecoder, AudioEncoder, CodecError, CodecKind, Decoder, Encoder};
 pub use rtp::{RtpError, RtpHeader, RtpPacket};
+pub mod vad;
