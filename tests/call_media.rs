@@ -396,7 +396,6 @@ fn rtp_port_is_released_and_exhaustion_is_503() {
 /// loop and only then tells the call task, which returns the port when it
 /// next runs, so the INVITE can find the pool empty and get 503.
 #[test]
-#[ignore = "gateway bug: RTP port goes back to the pool after the 200 to BYE, an immediate next INVITE on a full pool can get 503"]
 fn next_call_right_after_bye_gets_the_port() {
     let (gw, _) = one_port_gateway();
     let mut uac = Uac::new(gw.sip);

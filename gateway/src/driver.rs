@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 
 use crate::call::{self, CallSignal, CallSpec, PortPool};
 use crate::metrics::Metrics;
-use crate::sip::endpoint::{Event, SipEndpoint};
+use crate::routing::App;
+use crate::sip::endpoint::{CallHandle, Event, SipEndpoint};
 use crate::sip::{ConnectionId, Flow, Transmit, Transport};
 use crate::tcp;
 
@@ -84,15 +85,14 @@ impl SipDriver {
         let clock = Clock::new();
         let mut buf = vec![0u8; 65_536];
         let mut connections: HashMap<ConnectionId, mpsc::Sender<Vec<u8>>> = HashMap::new();
-        let mut calls: HashMap<
-            crate::sip::endpoint::CallHandle,
-            mpsc::UnboundedSender<CallSignal>,
-        > = HashMap::new();
+        let mut calls = Calls::default();
         let mut drain_deadline: Option<TokioInstant> = None;
         let mut hung_up_all = false;
         loop {
             let next = self.endpoint.poll_timeout().map(|t| clock.to_tokio(t));
             let drain_at = drain_deadline.filter(|_| !hung_up_all);
+            let retry_at =
+                (!calls.waiting.is_empty()).then(|| TokioInstant::now() + PORT_RETRY_INTERVAL);
             tokio::select! {
                 received = self.udp.recv_from(&mut buf) => match received {
                     Ok((n, from)) => {
@@ -119,6 +119,7 @@ impl SipDriver {
                     }
                 },
                 _ = sleep_until_opt(next) => self.endpoint.handle_timeout(clock.now()),
+                _ = sleep_until_opt(retry_at) => self.retry_waiting(&clock, &mut calls),
                 _ = sleep_until_opt(drain_at) => {
                     warn!(calls = self.endpoint.active_calls(), "drain timeout: hanging up");
                     let now = clock.now();
@@ -171,55 +172,91 @@ impl SipDriver {
         }
     }
 
-    fn on_event(
-        &mut self,
-        clock: &Clock,
-        event: Event,
-        calls: &mut HashMap<crate::sip::endpoint::CallHandle, mpsc::UnboundedSender<CallSignal>>,
-    ) {
+    fn on_event(&mut self, clock: &Clock, event: Event, calls: &mut Calls) {
         match event {
-            Event::IncomingCall {
-                call,
-                app,
-                trunk,
-                to_user,
-                ..
-            } => {
-                let Some(bound) = self.ports.bind(self.bind_ip) else {
-                    warn!("no RTP port free");
-                    self.endpoint.reject(clock.now(), call, 503);
-                    return;
-                };
-                let local = std::net::SocketAddr::new(self.media_ip, bound.local_addr().port());
-                // Unbounded: signals are a handful per call, and the SIP loop must
-                // never wait on a call task.
-                let (tx, rx) = mpsc::unbounded_channel();
-                calls.insert(call, tx);
-                debug!(?call, %trunk, %to_user, %local, "call accepted");
-                tokio::spawn(call::run(CallSpec {
-                    call,
-                    app,
-                    socket: bound,
-                    signals: rx,
-                    commands: self.commands_tx.clone(),
-                    rtp_timeout: self.rtp_timeout,
-                    metrics: self.metrics.clone(),
-                }));
-                self.endpoint.accept(clock.now(), call, local);
+            Event::IncomingCall { call, app, .. } => {
+                if !self.start_call(clock, call, app, calls) {
+                    // A port may be on its way back from a call that just
+                    // ended (its task drops the socket): wait a little.
+                    calls.waiting.push(Waiting {
+                        call,
+                        app,
+                        give_up: TokioInstant::now() + PORT_WAIT,
+                    });
+                }
             }
             Event::Media { call, media } => {
-                if let Some(tx) = calls.get(&call) {
+                if let Some(tx) = calls.running.get(&call) {
                     let _ = tx.send(CallSignal::Media(media));
                 }
             }
             Event::Ended { call, reason } => {
                 debug!(?call, ?reason, "call ended");
-                if let Some(tx) = calls.remove(&call) {
+                calls.waiting.retain(|w| w.call != call);
+                if let Some(tx) = calls.running.remove(&call) {
                     let _ = tx.send(CallSignal::Ended);
                 }
             }
         }
     }
+
+    /// Binds the call's RTP socket, starts its task and answers; false if
+    /// no port is free.
+    fn start_call(&mut self, clock: &Clock, call: CallHandle, app: App, calls: &mut Calls) -> bool {
+        let Some(bound) = self.ports.bind(self.bind_ip) else {
+            return false;
+        };
+        let local = std::net::SocketAddr::new(self.media_ip, bound.local_addr().port());
+        // Unbounded: signals are a handful per call, and the SIP loop must
+        // never wait on a call task.
+        let (tx, rx) = mpsc::unbounded_channel();
+        calls.running.insert(call, tx);
+        debug!(?call, %local, "call accepted");
+        tokio::spawn(call::run(CallSpec {
+            call,
+            app,
+            socket: bound,
+            signals: rx,
+            commands: self.commands_tx.clone(),
+            rtp_timeout: self.rtp_timeout,
+            metrics: self.metrics.clone(),
+        }));
+        self.endpoint.accept(clock.now(), call, local);
+        true
+    }
+
+    fn retry_waiting(&mut self, clock: &Clock, calls: &mut Calls) {
+        let waiting = std::mem::take(&mut calls.waiting);
+        for w in waiting {
+            if self.start_call(clock, w.call, w.app, calls) {
+                continue;
+            }
+            if TokioInstant::now() >= w.give_up {
+                warn!(call = ?w.call, "no RTP port free");
+                self.endpoint.reject(clock.now(), w.call, 503);
+            } else {
+                calls.waiting.push(w);
+            }
+        }
+    }
+}
+
+/// How long an accepted INVITE waits for an RTP port before 503.
+const PORT_WAIT: Duration = Duration::from_millis(300);
+/// How often a waiting call tries again.
+const PORT_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The calls the loop has started, and those waiting for an RTP port.
+#[derive(Default)]
+struct Calls {
+    running: HashMap<CallHandle, mpsc::UnboundedSender<CallSignal>>,
+    waiting: Vec<Waiting>,
+}
+
+struct Waiting {
+    call: CallHandle,
+    app: App,
+    give_up: TokioInstant,
 }
 
 /// Maps the endpoint's `std::time::Instant`s to tokio's clock, so the core
