@@ -391,10 +391,9 @@ fn rtp_port_is_released_and_exhaustion_is_503() {
 }
 
 /// Strict form: with one RTP port, an INVITE sent as soon as the 200 to
-/// the previous call's BYE arrives gets 200. Fails intermittently (mostly
-/// when the machine is busy): the gateway answers the BYE from the SIP
-/// loop and only then tells the call task, which returns the port when it
-/// next runs, so the INVITE can find the pool empty and get 503.
+/// the previous call's BYE arrives gets 200. The port goes back to the pool
+/// when the ended call's task drops its socket, a moment after the 200;
+/// the gateway lets an accepted INVITE wait briefly for it.
 #[test]
 fn next_call_right_after_bye_gets_the_port() {
     let (gw, _) = one_port_gateway();
