@@ -6,7 +6,8 @@
 //! It owns the transactions, the dialogs, trunk admission and routing; it
 //! never touches a socket or reads the clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -174,6 +175,17 @@ pub struct SipEndpoint {
     draining: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Deadlines of transactions and ringing calls; entries may be stale
+    /// (re-armed or stopped timers), which `handle_timeout` skips.
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+}
+
+/// What a deadline in the timer heap belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Server(ServerKey),
+    Client(String),
+    Answer(CallHandle),
 }
 
 impl SipEndpoint {
@@ -205,6 +217,7 @@ impl SipEndpoint {
             draining: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -216,6 +229,14 @@ impl SipEndpoint {
     /// Number of calls in progress.
     pub fn active_calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Transactions alive, and deadlines queued (for tests and metrics).
+    pub fn transactions(&self) -> (usize, usize) {
+        (
+            self.server_tx.len() + self.client_tx.len(),
+            self.timers.len(),
+        )
     }
 
     /// Calls in progress.
@@ -235,16 +256,7 @@ impl SipEndpoint {
 
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let tx = self.server_tx.values().filter_map(|t| t.next_timeout());
-        let ctx = self
-            .client_tx
-            .values()
-            .filter_map(|(t, _)| t.next_timeout());
-        let calls = self.calls.values().filter_map(|c| match c.state {
-            CallState::Ringing { answer_at } => Some(answer_at),
-            _ => None,
-        });
-        tx.chain(ctx).chain(calls).min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Bytes arrived on `flow` (one datagram, or one framed TCP message).
@@ -264,34 +276,70 @@ impl SipEndpoint {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<ServerKey> = self
-            .server_tx
-            .iter()
-            .filter(|(_, t)| t.next_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            self.server_timeouts(now, &key);
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.timers.pop() else {
+                break;
+            };
+            // Entries go stale when a timer is re-armed or stopped; the
+            // transaction's own table says whether anything is due.
+            match key {
+                TimerKey::Server(key) => {
+                    if self
+                        .server_tx
+                        .get(&key)
+                        .and_then(|t| t.next_timeout())
+                        .is_some_and(|at| at <= now)
+                    {
+                        self.server_timeouts(now, &key);
+                    } else {
+                        // Stale: the heap only ever holds the minimum that
+                        // was armed then; queue the real next deadline.
+                        self.schedule_server(&key);
+                    }
+                }
+                TimerKey::Client(branch) => {
+                    if self
+                        .client_tx
+                        .get(&branch)
+                        .and_then(|(t, _)| t.next_timeout())
+                        .is_some_and(|at| at <= now)
+                    {
+                        self.client_timeouts(now, &branch);
+                    } else {
+                        self.schedule_client(&branch);
+                    }
+                }
+                TimerKey::Answer(call) => {
+                    let due = self.calls.get(&call).is_some_and(
+                        |c| matches!(c.state, CallState::Ringing { answer_at } if answer_at <= now),
+                    );
+                    if due {
+                        self.answer(now, call);
+                    }
+                }
+            }
         }
-        let due: Vec<String> = self
+    }
+
+    /// Puts a transaction's next deadline in the timer heap.
+    fn schedule_server(&mut self, key: &ServerKey) {
+        if let Some(at) = self.server_tx.get(key).and_then(|t| t.next_timeout()) {
+            self.timers
+                .push(Reverse((at, TimerKey::Server(key.clone()))));
+        }
+    }
+
+    fn schedule_client(&mut self, branch: &str) {
+        if let Some(at) = self
             .client_tx
-            .iter()
-            .filter(|(_, (t, _))| t.next_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch in due {
-            self.client_timeouts(now, &branch);
-        }
-        let ringing: Vec<CallHandle> = self
-            .calls
-            .iter()
-            .filter(
-                |(_, c)| matches!(c.state, CallState::Ringing { answer_at } if answer_at <= now),
-            )
-            .map(|(h, _)| *h)
-            .collect();
-        for call in ringing {
-            self.answer(now, call);
+            .get(branch)
+            .and_then(|(t, _)| t.next_timeout())
+        {
+            self.timers
+                .push(Reverse((at, TimerKey::Client(branch.to_owned()))));
         }
     }
 
@@ -317,6 +365,8 @@ impl SipEndpoint {
         } else {
             let answer_at = now + c.answer_delay;
             c.state = CallState::Ringing { answer_at };
+            self.timers
+                .push(Reverse((answer_at, TimerKey::Answer(call))));
             self.respond_in_call(now, call, 180, Vec::new(), None);
         }
     }
@@ -487,6 +537,7 @@ impl SipEndpoint {
         if let Some(tx) = self.server_tx.get_mut(key) {
             if tx.state() == ServerState::Completed {
                 tx.on_ack(now);
+                self.schedule_server(key);
                 return;
             }
         }
@@ -855,6 +906,7 @@ impl SipEndpoint {
             }),
             ClientOutput::None | ClientOutput::TimedOut => {}
         }
+        self.schedule_client(&branch);
     }
 
     // ----- timers ---------------------------------------------------------
@@ -892,6 +944,8 @@ impl SipEndpoint {
         {
             self.server_tx.remove(key);
             self.invites.remove(key);
+        } else {
+            self.schedule_server(key);
         }
     }
 
@@ -922,6 +976,8 @@ impl SipEndpoint {
             .is_some_and(|(t, _)| t.next_timeout().is_none())
         {
             self.client_tx.remove(branch);
+        } else {
+            self.schedule_client(branch);
         }
     }
 
@@ -970,6 +1026,8 @@ impl SipEndpoint {
         }
         if tx.state() == ServerState::Terminated {
             self.server_tx.remove(&ctx.key);
+        } else {
+            self.schedule_server(&ctx.key);
         }
     }
 
@@ -1066,8 +1124,11 @@ impl SipEndpoint {
             flow,
             data: data.clone(),
         });
-        self.client_tx
-            .insert(branch, (ClientTransaction::new(now, flow, data), call));
+        self.client_tx.insert(
+            branch.clone(),
+            (ClientTransaction::new(now, flow, data), call),
+        );
+        self.schedule_client(&branch);
     }
 
     fn end_call(&mut self, call: CallHandle, reason: EndReason) {

@@ -211,6 +211,12 @@ fn invite_is_answered_and_retransmissions_are_not_processed_twice() {
 
     sim.send(&in_dialog("BYE", ok, 2, "bye1", None));
     assert_eq!(statuses(&sim.sent()), vec![200]);
+    sim.advance(Duration::from_secs(40));
+    assert_eq!(
+        sim.endpoint.transactions(),
+        (0, 0),
+        "transactions end and leave no deadlines"
+    );
     assert_eq!(
         sim.events(),
         vec![Event::Ended {
@@ -513,6 +519,7 @@ fn hangup_sends_bye_with_timer_e_until_answered() {
         }]
     );
     assert!(sim.advance(Duration::from_secs(40)).is_empty());
+    assert_eq!(sim.endpoint.transactions(), (0, 0), "everything cleaned up");
 }
 
 #[test]
@@ -717,6 +724,11 @@ To: <sip:c@d>;tag=2\r\nCall-ID: f5\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
         }
     }
     sim.advance(Duration::from_secs(120));
+    assert_eq!(
+        sim.endpoint.transactions().0,
+        0,
+        "no transaction outlives its timers"
+    );
     let options = invite("final", "echo", 1, None)
         .replacen("INVITE sip", "OPTIONS sip", 1)
         .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");

@@ -10,7 +10,7 @@ use super::Flow;
 
 /// Identifies a server transaction (RFC 3261 §17.2.3): the top Via's
 /// branch and sent-by, and the method, with ACK folded into INVITE.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerKey {
     /// The branch parameter.
     pub branch: String,
