@@ -47,13 +47,15 @@ cps)
   start_gateway
   for rate in ${RATES:-100 200 400 600 800 1000 1200 1500 2000}; do
     calls=$((rate * 10))
+    t0=$(date +%s.%N)
     (cd "$work" && timeout 120 sipp -sn uac -s echo "127.0.0.1:$SIP_PORT" -i 127.0.0.1 -p 0 \
       -r "$rate" -m "$calls" -l $((rate * 2)) -d 0 -nostdin -timeout 60s -timeout_error \
       -trace_stat -stf "stat-$rate.csv" >"sipp-$rate.log" 2>&1) && rc=0 || rc=$?
     failed=$(grep -E "Failed call" "$work/sipp-$rate.log" | awk -F'|' '{gsub(/ /,"",$3); print $3}' | tail -1)
     ok=$(grep -E "Successful call" "$work/sipp-$rate.log" | awk -F'|' '{gsub(/ /,"",$3); print $3}' | tail -1)
-    retrans=$(grep -E "Retransmissions" "$work/sipp-$rate.log" | head -1 || true)
-    echo "rate=$rate cps calls=$calls successful=${ok:-?} failed=${failed:-?} sipp_exit=$rc"
+    t1=$(date +%s.%N)
+    achieved=$(awk -v c="$calls" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", c / (b - a) }')
+    echo "rate=$rate cps calls=$calls successful=${ok:-?} failed=${failed:-?} achieved=${achieved}cps sipp_exit=$rc"
     if [ "$rc" != 0 ]; then break; fi
   done
   ;;
