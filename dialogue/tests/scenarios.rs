@@ -1,0 +1,96 @@
+//! Every scenario in ../shared/data/scenarios/ as a text conversation: the
+//! simulated caller answers what it is asked, and the call must end with the
+//! expected outcome and slot values. Then the same with a noisy recogniser.
+mod common;
+
+use echo_dialogue::sim::{play, NoiseRates, NoisyRecognizer, Scenario};
+
+#[test]
+fn every_scenario_reaches_its_expected_outcome() {
+    let flow = common::clinic_flow();
+    let all = common::scenarios();
+    assert!(all.len() >= 12, "found {} scenarios", all.len());
+    let mut failures = Vec::new();
+    for (name, text) in &all {
+        let sc = Scenario::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (outcome, transcript) = play(&flow, &sc, None);
+        let bad = sc.mismatches(&outcome);
+        if !bad.is_empty() {
+            let lines: Vec<String> = transcript
+                .iter()
+                .map(|(c, b)| format!("  caller: {c}\n  bot:    {b}"))
+                .collect();
+            failures.push(format!("{name}: {bad:?}\n{}", lines.join("\n")));
+        }
+    }
+    println!(
+        "scenarios: {} passed, {} failed",
+        all.len() - failures.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn scenarios_through_the_chat_protocol() {
+    // The same conversations over the line protocol, answers read from the scenario.
+    let flow = common::clinic_flow();
+    for (name, text) in common::scenarios() {
+        let sc = Scenario::from_toml(&text).unwrap();
+        let (_, transcript) = play(&flow, &sc, None);
+        let input: String = transcript.iter().map(|(c, _)| format!("{c}\n")).collect();
+        let mut out = Vec::new();
+        let outcome =
+            echo_dialogue::chat::run(input.as_bytes(), &mut out, &flow, sc.today).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines.len(),
+            transcript.len() + 2,
+            "{name}: greeting + one line per turn + JSON\n{out}"
+        );
+        assert_eq!(lines[0], flow.greeting);
+        let json: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        for (k, v) in &sc.expect {
+            assert_eq!(json[k].as_str(), Some(v.as_str()), "{name}: {k}\n{out}");
+        }
+        assert!(sc.mismatches(&outcome).is_empty());
+    }
+}
+
+/// Outcome rate with a seeded noisy recogniser (phonetic respellings and
+/// splits of vocabulary words, the mishearing table, sound-alike swaps, word
+/// drops). Reported, and held above a floor so a regression shows.
+#[test]
+fn noisy_recogniser_outcome_rate() {
+    let flow = common::clinic_flow();
+    let confusions = common::read("clinic/confusions.txt");
+    let all = common::scenarios();
+    let seeds = 20u64;
+    let (mut ok, mut total) = (0, 0);
+    let mut failed: Vec<String> = Vec::new();
+    for seed in 0..seeds {
+        let mut noise =
+            NoisyRecognizer::new(seed, flow.lexicon(), &confusions, NoiseRates::default());
+        for (name, text) in &all {
+            let sc = Scenario::from_toml(text).unwrap();
+            let (outcome, transcript) = play(&flow, &sc, Some(&mut noise));
+            total += 1;
+            if sc.mismatches(&outcome).is_empty() {
+                ok += 1;
+            } else if failed.len() < 5 {
+                failed.push(format!(
+                    "seed {seed} {name}: {:?}\n{:#?}",
+                    sc.mismatches(&outcome),
+                    transcript
+                ));
+            }
+        }
+    }
+    let rate = ok as f64 / total as f64;
+    println!("noisy outcome rate: {ok}/{total} = {:.1} %", 100.0 * rate);
+    for f in &failed {
+        println!("{f}");
+    }
+    assert!(rate >= 0.80, "noisy outcome rate {:.1} %", 100.0 * rate);
+}
