@@ -5,7 +5,7 @@
 //!
 //! Scores are in 0..=1 and read as "how sure": 1.0 is an exact alias, a
 //! known mishearing scores [`KNOWN_MISHEARING`], fuzzy matches score
-//! `1 - (0.55·key distance + 0.45·spelling distance)` (distances normalised
+//! `1 - (0.6·key distance + 0.4·folded-spelling distance) - 0.1·raw spelling distance` (distances normalised
 //! by length). A match is taken when it reaches [`Thresholds::accept`]
 //! (lower when the bot just asked for that kind of term) and leads the
 //! best other term by [`Thresholds::margin`]; two terms closer than that
@@ -18,6 +18,10 @@ use crate::phonetic;
 
 /// Score given to a hit from the table of known mishearings.
 pub const KNOWN_MISHEARING: f32 = 0.99;
+
+/// Weight of the phonetic-key distance in a fuzzy score (the rest is the
+/// folded spelling's distance).
+pub const KEY_WEIGHT: f32 = 0.6;
 
 /// Acceptance thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -464,7 +468,10 @@ impl VocabularyCorrector {
         let mut hits: Vec<Hit> = Vec::new();
         let mut scratch = String::new();
         for i in 0..ws.len() {
-            let titled = i > 0 && Lexicon::is_title(&ws[i - 1].lower);
+            // "Doctor Patel", "my doctor is Patel": a title just before.
+            let titled = ws[i.saturating_sub(2)..i]
+                .iter()
+                .any(|w| Lexicon::is_title(&w.lower));
             for n in 1..=4.min(ws.len() - i) {
                 scratch.clear();
                 for w in &ws[i..i + n] {
@@ -475,7 +482,11 @@ impl VocabularyCorrector {
                 }
                 // Stop words may sit inside a fuzzy match but not at its edges;
                 // exact aliases ("heart doctor") are always looked up.
-                let fuzzy = !is_stop(&ws[i].lower) && !is_stop(&ws[i + n - 1].lower);
+                let edge =
+                    |w: &Word| !is_stop(&w.lower) || self.lexicon.alias_words.contains(&w.lower);
+                let fuzzy = edge(&ws[i]) && edge(&ws[i + n - 1]) && !is_stop(&ws[i].lower);
+                // A surname said on its own is an answer naming a doctor.
+                let titled = titled || n == ws.len();
                 self.score_ngram(&ws, i, n, &scratch, titled, expected, fuzzy, &mut hits);
             }
         }
@@ -539,6 +550,7 @@ impl VocabularyCorrector {
             return;
         }
         let key = phonetic::key(compact);
+        let folded = phonetic::fold_spelling(compact);
         let Some(k0) = key.as_bytes().first() else {
             return;
         };
@@ -562,8 +574,11 @@ impl VocabularyCorrector {
             if kd > 0.5 {
                 continue;
             }
-            let sd = distance(compact, &al.compact);
-            let score = 1.0 - (0.55 * kd + 0.45 * sd);
+            let sd = distance(&folded, &al.folded);
+            // A respelling never ties with the exact word: the raw spelling
+            // distance takes a little off ("Patell" is not "Patel").
+            let raw = distance(compact, &al.compact);
+            let score = (1.0 - (KEY_WEIGHT * kd + (1.0 - KEY_WEIGHT) * sd) - 0.1 * raw).min(0.98);
             if score
                 >= self.thresholds.accept_expected.min(self.thresholds.accept)
                     - self.thresholds.margin

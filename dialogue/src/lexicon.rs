@@ -42,6 +42,8 @@ pub(crate) struct Alias {
     /// Letters only, lower case.
     pub(crate) compact: String,
     pub(crate) key: String,
+    /// The spelling folded by [`phonetic::fold_spelling`].
+    pub(crate) folded: String,
     /// A surname alone only counts after "doctor" or when a provider is asked.
     pub(crate) needs_title: bool,
     /// Short aliases ("ENT", "GI", "Kim") are only matched exactly.
@@ -95,6 +97,8 @@ pub struct Lexicon {
     pub(crate) by_compact: HashMap<String, Vec<u32>>,
     /// First letter of the phonetic key → aliases, for fuzzy hits.
     pub(crate) by_initial: HashMap<u8, Vec<u32>>,
+    /// Every word that occurs in an alias ("doctor" in "heart doctor").
+    pub(crate) alias_words: std::collections::HashSet<String>,
 }
 
 const TITLES: &[&str] = &["dr", "dr.", "doctor"];
@@ -225,6 +229,9 @@ impl Lexicon {
         {
             return;
         }
+        for w in surface.split(' ') {
+            self.alias_words.insert(w.to_string());
+        }
         let key = phonetic::key(&compact);
         let exact_only = compact.len() <= 4;
         let id = self.aliases.len() as u32;
@@ -232,11 +239,13 @@ impl Lexicon {
         if let Some(&k) = key.as_bytes().first() {
             self.by_initial.entry(k).or_default().push(id);
         }
+        let folded = phonetic::fold_spelling(&compact);
         self.aliases.push(Alias {
             term,
             surface,
             compact,
             key,
+            folded,
             needs_title,
             exact_only,
         });

@@ -133,6 +133,35 @@ pub fn key(text: &str) -> String {
     out
 }
 
+/// The spelling with sound-keeping variants folded together (ph→f, ck→k,
+/// x→ks, z→s, y→i, c→k before a/o/u, double letters single), so that the
+/// spelling distance measures real differences, not respellings.
+pub fn fold_spelling(compact: &str) -> String {
+    let mut s = compact.to_ascii_lowercase();
+    for (a, b) in [
+        ("ph", "f"),
+        ("ck", "k"),
+        ("x", "ks"),
+        ("z", "s"),
+        ("y", "i"),
+        ("ca", "ka"),
+        ("co", "ko"),
+        ("cu", "ku"),
+        ("qu", "kw"),
+    ] {
+        if s.contains(a) {
+            s = s.replace(a, b);
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::key;

@@ -356,6 +356,14 @@ impl NoisyRecognizer {
             let at = *self.rng.pick(&starts);
             s.replace_range(at..at + a.len(), b);
         }
+        // No letter three times in a row: recognisers write words.
+        let mut squeezed = String::with_capacity(s.len());
+        for c in s.chars() {
+            if !squeezed.ends_with(&format!("{c}{c}")) {
+                squeezed.push(c);
+            }
+        }
+        s = squeezed;
         if s.len() > 7 && !s.contains(' ') && self.rng.chance(0.6) {
             s = split_syllables(&s);
         }
