@@ -507,8 +507,17 @@ impl VocabularyCorrector {
     ) {
         let lx = &self.lexicon;
         let heard: Vec<&str> = ws[i..i + n].iter().map(|w| w.lower.as_str()).collect();
+        // A mishearing that is an everyday word ("aunt") only counts where a
+        // term is expected: asked for, or after "in", "see", "with", "an".
+        let prev = if i > 0 { ws[i - 1].lower.as_str() } else { "" };
         for (cw, term) in &lx.confusions {
             if cw.len() == n && cw.iter().zip(&heard).all(|(a, b)| a == b) {
+                let everyday = n == 1 && COMMON.contains(&heard[0]);
+                let cued = expected == Some(lx.terms[*term as usize].kind)
+                    || matches!(prev, "in" | "see" | "with" | "an" | "from");
+                if everyday && !cued {
+                    continue;
+                }
                 hits.push(Hit {
                     i,
                     n,
