@@ -102,13 +102,25 @@ impl Scenario {
 pub type Transcript = Vec<(String, String)>;
 
 /// Plays a scenario against the dialogue: the caller answers the slot it is
-/// asked for, confirms as the scenario says, names its choice when asked to
+/// asked for, confirms as the scenario says (correcting up to two wrong
+/// values it hears in the read-back), names its choice when asked to
 /// choose, and declines a transfer offer. `noise` corrupts what the caller
 /// says before the dialogue hears it.
 pub fn play(
     flow: &Flow,
     sc: &Scenario,
+    noise: Option<&mut NoisyRecognizer>,
+) -> (ChatOutcome, Transcript) {
+    play_with(flow, sc, noise, true)
+}
+
+/// [`play`] with a choice: `listens = false` makes a caller who says yes to
+/// any read-back (the stricter measure of recognition alone).
+pub fn play_with(
+    flow: &Flow,
+    sc: &Scenario,
     mut noise: Option<&mut NoisyRecognizer>,
+    listens: bool,
 ) -> (ChatOutcome, Transcript) {
     let mut call = Dialogue::new(
         flow,
@@ -118,6 +130,7 @@ pub fn play(
     let mut transcript = Vec::new();
     let mut said = sc.opening.clone();
     let mut confirmations = 0;
+    let mut fixes = 0;
     for _ in 0..25 {
         let heard = match noise.as_deref_mut() {
             Some(n) => n.hear(&said),
@@ -162,10 +175,61 @@ pub fn play(
             }
             Expecting::Confirmation | Expecting::Change => {
                 confirmations += 1;
-                match (confirmations, &sc.confirm.say, &sc.confirm.then) {
-                    (1, Some(s), _) => s.clone(),
-                    (2, Some(_), Some(t)) => t.clone(),
-                    _ => "yes".into(),
+                let scripted = match (confirmations, &sc.confirm.say, &sc.confirm.then) {
+                    (1, Some(s), _) => Some(s.clone()),
+                    _ => None,
+                };
+                // A caller listens to the read-back and corrects what is wrong.
+                let wrong = || {
+                    let now = call.outcome().slots;
+                    sc.expect
+                        .iter()
+                        .find(|(k, v)| {
+                            !matches!(k.as_str(), "outcome" | "intent") && now.get(*k) != Some(*v)
+                        })
+                        .map(|(k, _)| k.clone())
+                };
+                match scripted {
+                    Some(s) => s,
+                    None => match wrong().filter(|_| listens && fixes < 2) {
+                        Some(key) => {
+                            fixes += 1;
+                            let answer = sc.answers.get(&key).cloned();
+                            match key.as_str() {
+                                "patient_name" => {
+                                    format!("no, the name is {}", answer.unwrap_or_default())
+                                }
+                                "date_of_birth" => format!(
+                                    "no, the date of birth is {}",
+                                    answer.unwrap_or_default()
+                                ),
+                                "time" => {
+                                    let t = chrono::NaiveTime::parse_from_str(
+                                        &sc.expect[&key],
+                                        "%H:%M",
+                                    )
+                                    .map(crate::normalize::speak_time);
+                                    format!("no, at {}", t.unwrap_or_default())
+                                }
+                                "date" => {
+                                    let d = NaiveDate::parse_from_str(&sc.expect[&key], "%Y-%m-%d")
+                                        .map(|d| d.format("%B %-d").to_string());
+                                    format!("no, on {}", d.unwrap_or_default())
+                                }
+                                "provider" => {
+                                    format!("no, {}", sc.expect[&key].replace("Dr.", "Doctor"))
+                                }
+                                _ => format!(
+                                    "no, {}",
+                                    answer.unwrap_or_else(|| sc.expect[&key].clone())
+                                ),
+                            }
+                        }
+                        None => match (confirmations, &sc.confirm.then) {
+                            (2, Some(t)) => t.clone(),
+                            _ => "yes".into(),
+                        },
+                    },
                 }
             }
             Expecting::Alternative => "the first one".into(),
