@@ -146,6 +146,16 @@ pub enum FlowError {
     /// A vocabulary file line was bad.
     #[error("vocabulary: {0}")]
     Vocabulary(#[from] LexiconError),
+    /// A vocabulary file named in the flow could not be read.
+    #[error("flow file: `{key}` = \"{path}\": {source}")]
+    VocabularyFile {
+        /// The dotted key, e.g. `vocabulary.providers`.
+        key: String,
+        /// The path as written.
+        path: String,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
 }
 
 /// A loaded flow: prompts, slots, intents, and the clinic's vocabulary.
@@ -258,6 +268,36 @@ impl Flow {
         Ok(self)
     }
 
+    /// Attaches the vocabulary files named under `[vocabulary]`, read by
+    /// `read` (the caller does the I/O, typically relative to the flow
+    /// file's folder); a missing entry is an empty file.
+    pub fn with_vocabulary_from(
+        self,
+        mut read: impl FnMut(&str) -> std::io::Result<String>,
+    ) -> Result<Flow, FlowError> {
+        let paths = self.vocabulary_paths.clone();
+        let mut load = |key: &str, path: &Option<String>| -> Result<String, FlowError> {
+            match path {
+                None => Ok(String::new()),
+                Some(p) => read(p).map_err(|source| FlowError::VocabularyFile {
+                    key: format!("vocabulary.{key}"),
+                    path: p.clone(),
+                    source,
+                }),
+            }
+        };
+        let providers = load("providers", &paths.providers)?;
+        let specialties = load("specialties", &paths.specialties)?;
+        let medications = load("medications", &paths.medications)?;
+        let confusions = load("confusions", &paths.confusions)?;
+        self.with_vocabulary(&VocabularySources {
+            providers: &providers,
+            specialties: &specialties,
+            medications: &medications,
+            confusions: &confusions,
+        })
+    }
+
     /// Attaches an already built lexicon.
     pub fn with_lexicon(mut self, lexicon: Lexicon) -> Flow {
         self.corrector = VocabularyCorrector::new(lexicon);
@@ -316,6 +356,20 @@ mod tests {
         let e = Flow::from_toml(&bad).unwrap_err().to_string();
         assert!(
             e.contains("intents.book_appointment.confirm") && e.contains("{day}"),
+            "{e}"
+        );
+
+        let e = Flow::clinic()
+            .with_vocabulary_from(|p| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    p.to_string(),
+                ))
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("vocabulary.providers") && e.contains("providers.txt"),
             "{e}"
         );
 

@@ -44,10 +44,12 @@ impl Vocabulary {
     }
 }
 
-/// The shipped clinic flow with the development vocabulary.
+/// The shipped clinic flow with the development vocabulary, read the way
+/// the gateway does: the paths under `[vocabulary]`, from the clinic's folder.
 pub fn clinic_flow() -> Flow {
+    let dir = data("clinic");
     Flow::clinic()
-        .with_vocabulary(&Vocabulary::load().sources())
+        .with_vocabulary_from(|p| std::fs::read_to_string(dir.join(p)))
         .expect("vocabulary loads")
 }
 
