@@ -277,6 +277,7 @@ pub fn relative_date(ws: &[String], today: NaiveDate) -> Option<(NaiveDate, usiz
     for i in 0..ws.len() {
         match ws[i].as_str() {
             "today" => return Some((today, i, i + 1)),
+            "yesterday" => return Some((today - Duration::days(1), i, i + 1)),
             "tomorrow" => {
                 if i >= 3 && ws[i - 3..i].join(" ") == "the day after" {
                     return Some((today + Duration::days(2), i - 3, i + 1));
