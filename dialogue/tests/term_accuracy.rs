@@ -125,6 +125,34 @@ fn term_accuracy_before_and_after_correction() {
         let s = score(&corrector, false, &sub);
         println!("  {kind:?}: {:.1} % of {}", pct(s.right, s.total), s.total);
     }
+    // Calibration: how often a term taken at a given score is the one said.
+    let buckets = [
+        (0.74, 0.84),
+        (0.84, 0.9),
+        (0.9, 0.95),
+        (0.95, 1.0),
+        (1.0, 1.01),
+    ];
+    let mut counts = vec![(0usize, 0usize); buckets.len()];
+    for t in &corpus {
+        let expected = t.term.as_ref().map(|(k, _)| *k);
+        for found in corrector.correct(&t.heard, expected).terms {
+            let right = t.term.as_ref().is_some_and(|(_, c)| *c == found.to);
+            if let Some(b) = buckets
+                .iter()
+                .position(|(lo, hi)| found.score >= *lo && found.score < *hi)
+            {
+                counts[b].0 += usize::from(right);
+                counts[b].1 += 1;
+            }
+        }
+    }
+    for ((lo, hi), (right, n)) in buckets.iter().zip(&counts) {
+        println!(
+            "  score {lo:.2}..{hi:.2}: {right}/{n} right ({:.1} %)",
+            pct(*right, *n)
+        );
+    }
     if std::env::var_os("SHOW_MISSES").is_some() {
         for t in &corpus {
             let c = corrector.correct(&t.heard, None);
