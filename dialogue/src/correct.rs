@@ -513,7 +513,8 @@ impl VocabularyCorrector {
         for (cw, term) in &lx.confusions {
             if cw.len() == n && cw.iter().zip(&heard).all(|(a, b)| a == b) {
                 let everyday = n == 1 && COMMON.contains(&heard[0]);
-                let cued = expected == Some(lx.terms[*term as usize].kind)
+                let possessive = matches!(prev, "my" | "his" | "her" | "our" | "their" | "your");
+                let cued = (expected == Some(lx.terms[*term as usize].kind) && !possessive)
                     || matches!(prev, "in" | "see" | "with" | "an" | "from");
                 if everyday && !cued {
                     continue;
@@ -526,8 +527,12 @@ impl VocabularyCorrector {
                 });
             }
         }
-        let allowed =
-            |needs_title: bool, kind: TermKind| !needs_title || titled || expected == Some(kind);
+        // A surname right after another first name or "Mr" is someone else
+        // ("my sister Patty Kim"), even when a doctor was asked for.
+        let foreign = i > 0 && !is_stop(prev) && !Lexicon::is_title(prev);
+        let allowed = |needs_title: bool, kind: TermKind| {
+            !needs_title || titled || (expected == Some(kind) && !foreign)
+        };
         if let Some(ids) = lx.by_compact.get(compact) {
             for &a in ids {
                 let al = &lx.aliases[a as usize];

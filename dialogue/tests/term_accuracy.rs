@@ -117,6 +117,32 @@ fn term_accuracy_before_and_after_correction() {
         TermKind::Specialty,
         TermKind::Medication,
     ] {
+        // The same plain transcripts heard right after the bot asked for this kind.
+        let plain: Vec<_> = corpus.iter().filter(|t| t.term.is_none()).collect();
+        let wrong = plain
+            .iter()
+            .filter(|t| {
+                let c = corrector.correct(&t.heard, Some(kind));
+                let bad = !c.terms.is_empty() || !c.ambiguities.is_empty();
+                if bad && std::env::var_os("SHOW_MISSES").is_some() {
+                    println!(
+                        "FALSE {kind:?} heard={:?} got={:?} amb={:?}",
+                        t.heard, c.terms, c.ambiguities
+                    );
+                }
+                bad
+            })
+            .count();
+        println!(
+            "false-correction rate when a {kind:?} is expected: {:.1} %",
+            pct(wrong, plain.len())
+        );
+    }
+    for kind in [
+        TermKind::Provider,
+        TermKind::Specialty,
+        TermKind::Medication,
+    ] {
         let sub: Vec<_> = corpus
             .iter()
             .filter(|t| t.term.as_ref().is_some_and(|(k, _)| *k == kind))
