@@ -176,3 +176,37 @@ fn past_days_are_refused() {
     d.handle("book with Doctor Patel on November third twenty twenty six");
     assert!(!d.outcome().slots.contains_key("date"));
 }
+
+/// A stand-in for a language model: consulted only when the rules found nothing.
+struct Fake;
+
+impl echo_dialogue::LanguageModel for Fake {
+    fn interpret(
+        &self,
+        _flow: &echo_dialogue::Flow,
+        text: &str,
+        _context: &echo_dialogue::understand::Context<'_>,
+    ) -> Option<echo_dialogue::Understanding> {
+        (text == "the usual, for my pressure pills").then(|| echo_dialogue::Understanding {
+            intent: Some("refill".into()),
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn a_language_model_is_asked_only_when_the_rules_find_nothing() {
+    let flow = common::clinic_flow();
+    let model = Fake;
+    let mut d = Dialogue::new(
+        &flow,
+        today(),
+        InMemoryScheduler::from_lexicon(flow.lexicon()),
+    )
+    .with_model(&model);
+    let t = d.handle("the usual, for my pressure pills");
+    assert_eq!(t.intent.as_deref(), Some("refill"));
+    assert_eq!(d.expecting(), &Expecting::Slot("medication".into()));
+    let t = d.handle("lisinopril");
+    assert_eq!(t.slots["medication"], "lisinopril");
+}
