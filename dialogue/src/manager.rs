@@ -14,8 +14,9 @@ use crate::schedule::{BookingRequest, Opening, ScheduleError, Scheduler};
 use crate::turn::{Expecting, TurnAction, TurnRecord};
 use crate::understand::{understand, Context, LanguageModel, Slots, Understanding};
 
-/// How the call ended, with the slots in the scenario format.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How the call ended, with the slots in the scenario format. Its `Debug`
+/// shows slot names only (values are the caller's personal data).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct ChatOutcome {
     /// booked, refill_requested, cancelled, transferred or abandoned.
     pub outcome: String,
@@ -24,6 +25,16 @@ pub struct ChatOutcome {
     /// Slot values, flattened beside `outcome` and `intent` in JSON.
     #[serde(flatten)]
     pub slots: Slots,
+}
+
+impl std::fmt::Debug for ChatOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatOutcome")
+            .field("outcome", &self.outcome)
+            .field("intent", &self.intent)
+            .field("slots", &self.slots.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// One call's dialogue.

@@ -46,8 +46,9 @@ pub enum TurnAction {
     HangUp,
 }
 
-/// One caller turn and the bot's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One caller turn and the bot's answer. Serialised in full for the audit
+/// log; its `Debug` (what ends up in logs) shows no caller words or values.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct TurnRecord {
     /// 0-based turn number within the call.
     pub index: u32,
@@ -73,4 +74,34 @@ pub struct TurnRecord {
     pub expecting: Expecting,
     /// What to do after the reply.
     pub action: TurnAction,
+}
+
+impl std::fmt::Debug for TurnRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnRecord")
+            .field("index", &self.index)
+            .field("asked", &self.asked)
+            .field("raw_chars", &self.raw.chars().count())
+            .field("corrections", &self.corrections.len())
+            .field("ambiguities", &self.ambiguities.len())
+            .field("intent", &self.intent)
+            .field("slots", &self.slots.keys().collect::<Vec<_>>())
+            .field("expecting", &ExpectingKind(&self.expecting))
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Expecting` without the candidate names.
+struct ExpectingKind<'a>(&'a Expecting);
+
+impl std::fmt::Debug for ExpectingKind<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Expecting::Choice { slot, candidates } => {
+                write!(f, "Choice({slot}, {} candidates)", candidates.len())
+            }
+            other => write!(f, "{other:?}"),
+        }
+    }
 }

@@ -146,12 +146,19 @@ fn the_turn_record_keeps_raw_corrected_and_corrections() {
     assert_eq!(t.slots["medication"], "metformin");
     let json = serde_json::to_value(&t).unwrap();
     assert_eq!(json["corrections"][0]["from"], "met for men");
-    // Debug output of the dialogue shows slot names, never values.
-    let debug = format!("{d:?}");
-    assert!(
-        !debug.contains("metformin") && debug.contains("medication"),
-        "{debug}"
-    );
+    // Debug output (what logs see) shows slot names, never values or words.
+    for debug in [
+        format!("{d:?}"),
+        format!("{t:?}"),
+        format!("{:?}", d.outcome()),
+    ] {
+        assert!(
+            !debug.contains("metformin")
+                && !debug.contains("met for")
+                && debug.contains("medication"),
+            "{debug}"
+        );
+    }
 }
 
 #[test]
