@@ -209,7 +209,7 @@ impl InMemoryScheduler {
         h.days.contains(&date.weekday())
             && time >= h.start
             && time < h.end
-            && (minutes - start) % h.slot_minutes == 0
+            && (minutes - start) % h.slot_minutes.max(1) == 0
             && !self
                 .booked
                 .contains_key(&(provider.to_string(), date, time))

@@ -217,3 +217,66 @@ fn a_language_model_is_asked_only_when_the_rules_find_nothing() {
     let t = d.handle("lisinopril");
     assert_eq!(t.slots["medication"], "lisinopril");
 }
+
+#[test]
+fn arbitrary_input_never_panics_and_always_answers() {
+    let flow = common::clinic_flow();
+    let pieces = [
+        "Doctor",
+        "ñandú",
+        "12:",
+        ":30",
+        "quarter",
+        "to",
+        "one",
+        "next",
+        "the",
+        "of",
+        "July",
+        "nineteen",
+        "yes",
+        "no",
+        "met",
+        "for",
+        "men",
+        "-",
+        "'",
+        "Ü",
+        "2026-02-30",
+        "31st",
+        "p",
+        "m",
+        "Dr.",
+        "Patell",
+        "any",
+        "cancel",
+        "refill",
+        "",
+        "  ",
+        "a.m.",
+        "twenty",
+        "thousand",
+        "oh",
+        "🙂",
+        "first",
+        "second",
+        "talk",
+    ];
+    let mut rng = echo_dialogue::sim::SplitMix64::new(5);
+    for _ in 0..200 {
+        let mut d = Dialogue::new(
+            &flow,
+            today(),
+            InMemoryScheduler::from_lexicon(flow.lexicon()),
+        );
+        for _ in 0..12 {
+            let n = rng.below(8);
+            let line: Vec<&str> = (0..n).map(|_| *rng.pick(&pieces)).collect();
+            let t = d.handle(&line.join(" "));
+            assert!(!t.reply.is_empty() && !t.reply.contains('\n'));
+            if d.is_done() {
+                break;
+            }
+        }
+    }
+}
