@@ -14,7 +14,23 @@ fn every_scenario_reaches_its_expected_outcome() {
     for (name, text) in &all {
         let sc = Scenario::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (outcome, transcript) = play(&flow, &sc, None);
-        let bad = sc.mismatches(&outcome);
+        let mut bad: Vec<(String, String, Option<String>)> = sc.mismatches(&outcome);
+        // Only what the caller has not said is asked: every slot question
+        // must be one the scenario has an answer for.
+        let mut d = echo_dialogue::Dialogue::new(
+            &flow,
+            sc.today,
+            echo_dialogue::InMemoryScheduler::from_lexicon(flow.lexicon()),
+        );
+        for (caller, _) in &transcript {
+            d.handle(caller);
+            if let echo_dialogue::Expecting::Slot(slot) = d.expecting() {
+                if !sc.answers.contains_key(slot) && !sc.answers.contains_key(flow.output_key(slot))
+                {
+                    bad.push(("asked again".into(), slot.clone(), None));
+                }
+            }
+        }
         if !bad.is_empty() {
             let lines: Vec<String> = transcript
                 .iter()
