@@ -215,6 +215,18 @@ const STOP: &[&str] = &[
     "any",
     "all",
     "not",
+    "as",
+    "soon",
+    "possible",
+    "needs",
+    "needed",
+    "very",
+    "much",
+    "been",
+    "has",
+    "had",
+    "did",
+    "does",
 ];
 
 /// Common words that are never corrected on their own (single-word n-grams).
@@ -583,7 +595,11 @@ impl VocabularyCorrector {
             if !allowed(al.needs_title, kind) {
                 continue;
             }
-            // Cheap bound first: spelling alone cannot lift a far key.
+            // Cheap bounds first: a key whose length differs by more than half
+            // cannot score, and spelling alone cannot lift a far key.
+            if 2 * al.key.len().abs_diff(key.len()) > al.key.len().max(key.len()) {
+                continue;
+            }
             let kd = distance(&key, &al.key);
             if kd > 0.5 {
                 continue;

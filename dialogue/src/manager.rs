@@ -221,7 +221,9 @@ impl<'f, S: Scheduler> Dialogue<'f, S> {
     }
 
     fn transfer(&mut self) -> Reply {
-        if self.intent.as_deref().is_none_or(|i| !self.is_staff(i)) && self.intent.is_none() {
+        // The intent stays what the caller came for (a booking handed to
+        // staff is still a booking); only an unknown one becomes the transfer.
+        if self.intent.is_none() {
             self.intent = self
                 .flow
                 .intents
