@@ -119,7 +119,7 @@ fn main() {
         let mut g = Gate::new();
         let said: Vec<bool> = frames
             .iter()
-            .map(|f| g.process(f, -100.0, -100.0).score >= 0.5)
+            .map(|f| g.process(f, -100.0, -100.0, true).score >= 0.5)
             .collect();
         report("earshot >= 0.5", &said, None);
         // Our tiers.

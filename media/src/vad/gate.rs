@@ -34,6 +34,7 @@ pub struct Gate {
     pending_len: usize,
     last_score: f32,
     noise_floor: Option<f32>,
+    listening: bool,
 }
 
 impl std::fmt::Debug for Gate {
@@ -60,14 +61,22 @@ impl Gate {
             pending_len: 0,
             last_score: 0.0,
             noise_floor: None,
+            listening: false,
         }
     }
 
-    /// Scores one frame (any length; 20 ms expected). The network always
-    /// sees the audio, so its context stays continuous; frames under
+    /// Scores one frame (any length; 20 ms expected). Frames under
     /// `floor_dbfs`, or less than `noise_margin_db` above the tracked noise
-    /// floor, score 0 whatever it says.
-    pub fn process(&mut self, frame: &[i16], floor_dbfs: f32, noise_margin_db: f32) -> GateFrame {
+    /// floor, score 0 and, unless `listen`, are not given to the network.
+    /// `listen` keeps the network running on quiet frames too (the caller
+    /// holds the gate open inside speech).
+    pub fn process(
+        &mut self,
+        frame: &[i16],
+        floor_dbfs: f32,
+        noise_margin_db: f32,
+        listen: bool,
+    ) -> GateFrame {
         let level_dbfs = super::dbfs(frame);
         let noise_floor_dbfs = self.noise_floor.unwrap_or(floor_dbfs).max(floor_dbfs);
         let next = if level_dbfs < noise_floor_dbfs {
@@ -76,6 +85,32 @@ impl Gate {
             noise_floor_dbfs + FLOOR_RISE_DB.min(level_dbfs - noise_floor_dbfs)
         };
         self.noise_floor = Some(next);
+        let loud = level_dbfs > floor_dbfs
+            && level_dbfs > noise_floor_dbfs + noise_margin_db
+            && frame.len() >= FRAME_SAMPLES / 2;
+        if loud || listen {
+            self.listen(frame);
+        } else if self.listening {
+            // Quiet: skip the network (most of a call is quiet, and the
+            // network is most of the gate's cost); it restarts fresh.
+            self.listening = false;
+            self.pending_len = 0;
+            self.last_score = 0.0;
+        }
+        let score = if loud { self.last_score } else { 0.0 };
+        GateFrame {
+            level_dbfs,
+            score,
+            network_score: self.last_score,
+            noise_floor_dbfs,
+        }
+    }
+
+    fn listen(&mut self, frame: &[i16]) {
+        if !self.listening {
+            self.detector.reset();
+            self.listening = true;
+        }
         let mut best: Option<f32> = None;
         let mut rest = frame;
         while !rest.is_empty() {
@@ -92,18 +127,6 @@ impl Gate {
         if let Some(s) = best {
             self.last_score = s;
         }
-        let loud = level_dbfs > floor_dbfs && level_dbfs > noise_floor_dbfs + noise_margin_db;
-        let score = if loud && frame.len() >= FRAME_SAMPLES / 2 {
-            self.last_score
-        } else {
-            0.0
-        };
-        GateFrame {
-            level_dbfs,
-            score,
-            network_score: self.last_score,
-            noise_floor_dbfs,
-        }
     }
 
     /// Forgets the audio seen so far.
@@ -112,5 +135,6 @@ impl Gate {
         self.pending_len = 0;
         self.last_score = 0.0;
         self.noise_floor = None;
+        self.listening = false;
     }
 }

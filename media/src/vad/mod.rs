@@ -195,6 +195,7 @@ impl Vad {
             frame,
             self.config.gate_floor_dbfs,
             self.config.noise_margin_db,
+            self.gate_hold_frames > 0,
         );
         let over_echo = self.echo_check(gate.level_dbfs, outbound_dbfs);
         let opens = gate.score >= self.config.gate_threshold;
