@@ -111,8 +111,81 @@ fn run(vad: &mut Vad, prompt: &[i16], inbound: &[i16], echo_aware: bool) -> Opti
     None
 }
 
+/// `--sweep`: the echo-check knobs against false barge-ins (echo −10 dB)
+/// and delay (caller at −20 and −26 dBFS), gate + Silero.
+fn sweep(prompts: &[Vec<i16>]) {
+    println!("margin dB  tail ms  hold ms  false(-10 dB)  delay median/p90 @-20  @-26 (missed)");
+    for margin in [6.0f32, 8.0] {
+        for tail in [250u32, 400] {
+            for hold in [100u32, 200] {
+                let cfg = VadConfig {
+                    echo_margin_db: margin,
+                    echo_tail_ms: tail,
+                    double_talk_hold_ms: hold,
+                    ..VadConfig::default()
+                };
+                let mut vad = vad_with_silero(cfg);
+                let mut rng = Rng::new(11);
+                let false_barge = prompts
+                    .iter()
+                    .filter(|p| {
+                        let inbound = line(p, 10.0, &mut rng, None, p.len());
+                        run(&mut vad, p, &inbound, true).is_some()
+                    })
+                    .count();
+                let mut cols = Vec::new();
+                for caller_dbfs in [-20.0, -26.0] {
+                    let (mut d, missed) = delays(&mut vad, prompts, caller_dbfs);
+                    d.sort_by(|a, b| a.total_cmp(b));
+                    let q = |f: f64| {
+                        d.get(((d.len() as f64 - 1.0) * f).round() as usize)
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                    };
+                    cols.push(format!("{:.0}/{:.0} ({missed})", q(0.5), q(0.9)));
+                }
+                println!(
+                    "{margin:>9} {tail:>8} {hold:>8} {false_barge:>10} / {}  {:>20} {:>14}",
+                    prompts.len(),
+                    cols[0],
+                    cols[1]
+                );
+            }
+        }
+    }
+}
+
+/// Detection delays (ms) with a caller over each prompt at `caller_dbfs`,
+/// echo −10 dB; and how many were missed or fired before the caller spoke.
+fn delays(vad: &mut Vad, prompts: &[Vec<i16>], caller_dbfs: f32) -> (Vec<f64>, usize) {
+    let mut rng = Rng::new(23);
+    let mut out = Vec::new();
+    let mut missed = 0;
+    for (i, p) in prompts.iter().enumerate() {
+        let voice = CALLER_VOICES[i % CALLER_VOICES.len()];
+        let mut c = pad_frames(synth(voice, &[], SENTENCES[i % SENTENCES.len()]));
+        let l = labels(&c);
+        normalise(&mut c, &l, caller_dbfs);
+        let onset_frame = l.iter().position(|&v| v).unwrap_or(0);
+        let at = rng.range(15, 51) * FRAME_SAMPLES;
+        let mut p = p.clone();
+        p.resize(p.len().max(at + 75 * FRAME_SAMPLES), 0);
+        let inbound = line(&p, 10.0, &mut rng, Some((&c, at)), p.len());
+        let onset = at / FRAME_SAMPLES + onset_frame;
+        match run(vad, &p, &inbound, true) {
+            Some(k) if k + 1 >= onset => out.push(((k + 1 - onset) * FRAME_MS) as f64),
+            _ => missed += 1,
+        }
+    }
+    (out, missed)
+}
+
 fn main() {
     let prompts = prompts();
+    if std::env::args().any(|a| a == "--sweep") {
+        sweep(&prompts);
+        return;
+    }
     println!(
         "{} prompts, {:.0} s of bot audio; barge-in = {BARGE_IN_MIN_MS} ms of consecutive voiced frames",
         prompts.len(),

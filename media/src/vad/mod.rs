@@ -66,8 +66,9 @@ pub struct VadConfig {
     /// How far back (ms) the loudest outbound frame is looked for: the echo
     /// path's delay plus its tail.
     pub echo_tail_ms: u32,
-    /// After a frame beats the echo check, later frames are spared it for
-    /// this long (ms), so the quieter parts of barge-in speech still count.
+    /// After a speech-like frame beats the echo check, later frames are
+    /// spared it for this long (ms), so the quieter parts of barge-in speech
+    /// still count. Keep it under the session's `barge_in_min_ms`.
     pub double_talk_hold_ms: u32,
     /// After the gate stays shut this long (ms), Silero's state is reset.
     pub silero_reset_ms: u32,
@@ -197,8 +198,8 @@ impl Vad {
             self.config.noise_margin_db,
             self.gate_hold_frames > 0,
         );
-        let over_echo = self.echo_check(gate.level_dbfs, outbound_dbfs);
         let opens = gate.score >= self.config.gate_threshold;
+        let over_echo = self.echo_check(gate.level_dbfs, outbound_dbfs, opens);
         let gate_passed = if !over_echo {
             if opens {
                 self.stats.echo_suppressed += 1;
@@ -287,19 +288,25 @@ impl Vad {
     }
 
     /// Whether a frame at `level` could be the caller rather than our echo.
-    fn echo_check(&mut self, level: f32, outbound_dbfs: Option<f32>) -> bool {
+    /// `speech_like` (the gate's network would open) arms the double-talk
+    /// hold, so line noise beating a quiet stretch of the prompt cannot.
+    fn echo_check(&mut self, level: f32, outbound_dbfs: Option<f32>, speech_like: bool) -> bool {
         let tail = (self.config.echo_tail_ms / FRAME_MS).max(1) as usize;
         if self.outbound.len() >= tail {
             self.outbound.drain(..=self.outbound.len() - tail);
         }
         self.outbound.push(outbound_dbfs.unwrap_or(SILENT_DBFS));
         let loudest = self.outbound.iter().copied().fold(SILENT_DBFS, f32::max);
-        if loudest <= SILENT_DBFS {
-            self.hold_frames = 0;
+        let echo_floor = loudest - self.config.echo_margin_db;
+        if echo_floor <= self.config.gate_floor_dbfs {
+            // No echo of ours could pass the fixed floor anyway.
+            self.hold_frames = self.hold_frames.saturating_sub(1);
             return true;
         }
-        if level > loudest - self.config.echo_margin_db {
-            self.hold_frames = self.config.double_talk_hold_ms / FRAME_MS;
+        if level > echo_floor {
+            if speech_like {
+                self.hold_frames = self.config.double_talk_hold_ms / FRAME_MS;
+            }
             true
         } else if self.hold_frames > 0 {
             self.hold_frames -= 1;
@@ -492,6 +499,15 @@ mod tests {
             .filter(|(p, c)| vad.process(c, Some(dbfs(p))).gate_passed)
             .count();
         assert!(passed >= 45, "caller passed {passed} of 50 frames");
+    }
+
+    /// The session that owns a `Vad` moves between the gateway's threads.
+    #[test]
+    fn detectors_are_send() {
+        fn send<T: Send>() {}
+        send::<Vad>();
+        send::<SileroVad>();
+        send::<SileroError>();
     }
 
     #[test]
