@@ -68,7 +68,8 @@ fn line(
     caller: Option<(&[i16], usize)>,
     len: usize,
 ) -> Vec<i16> {
-    let delay = rng.range(40, 121) * 16;
+    let (lo, hi) = echo_delay_ms();
+    let delay = rng.range(lo, hi + 1) * 16;
     let g = 10f32.powf(-erl_db / 20.0);
     let noise = noise(rng, len);
     let n_amp = 32768.0 * 10f32.powf(-60.0 / 20.0);
@@ -88,6 +89,17 @@ fn line(
             (echo + talk + noise[i] * n_amp).clamp(-32768.0, 32767.0) as i16
         })
         .collect()
+}
+
+/// Echo path delay range in ms: `ECHO_DELAY_MS=lo-hi`, default 40-120.
+fn echo_delay_ms() -> (usize, usize) {
+    std::env::var("ECHO_DELAY_MS")
+        .ok()
+        .and_then(|v| {
+            let (a, b) = v.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .unwrap_or((40, 120))
 }
 
 /// Runs the detector over one prompt's playout; returns the frame index of
@@ -209,8 +221,11 @@ fn main() {
         ),
     ];
 
-    println!("\n== echo alone (no caller speech): false barge-ins");
-    for erl in [10.0, 20.0] {
+    println!(
+        "\n== echo alone (no caller speech, echo delay {:?} ms): false barge-ins",
+        echo_delay_ms()
+    );
+    for erl in [6.0, 10.0, 20.0] {
         for (name, vad, aware) in detectors.iter_mut() {
             let mut rng = Rng::new(11);
             let mut false_barge = 0;
