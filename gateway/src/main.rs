@@ -26,6 +26,21 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Talk to the clinic flow as text: the greeting is the first line, then
+    /// one reply line per line read from stdin; at the end one JSON line
+    /// with the outcome, the intent and the slots.
+    Chat {
+        /// Flow file (TOML); the shipped clinic flow by default.
+        #[arg(long, value_name = "FILE")]
+        flow: Option<PathBuf>,
+        /// The call's date, for relative dates (default: today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        today: Option<chrono::NaiveDate>,
+        /// Folder with the vocabulary files the flow names (default: the
+        /// flow file's folder, or ../shared/data/clinic for the shipped flow).
+        #[arg(long, value_name = "DIR")]
+        vocabulary: Option<PathBuf>,
+    },
     /// Check a configuration and print it as the gateway would use it.
     CheckConfig {
         /// TOML configuration.
@@ -60,10 +75,47 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(echo_gateway::server::serve(config))?;
             Ok(())
         }
+        Cmd::Chat {
+            flow,
+            today,
+            vocabulary,
+        } => chat(flow, today, vocabulary),
         Cmd::CheckConfig { config } => {
             let config = load(config.as_ref())?;
             println!("{config:#?}");
             Ok(())
         }
     }
+}
+
+fn chat(
+    flow_path: Option<PathBuf>,
+    today: Option<chrono::NaiveDate>,
+    vocabulary: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use echo_dialogue::Flow;
+    let (flow, default_dir) = match &flow_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read flow {}", path.display()))?;
+            let flow = Flow::from_toml(&text)
+                .with_context(|| format!("bad flow in {}", path.display()))?;
+            let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+            (flow, dir)
+        }
+        None => (Flow::clinic(), PathBuf::from("../shared/data/clinic")),
+    };
+    let dir = vocabulary.unwrap_or(default_dir);
+    let flow = flow
+        .with_vocabulary_from(|p| std::fs::read_to_string(dir.join(p)))
+        .with_context(|| format!("cannot load the vocabulary from {}", dir.display()))?;
+    let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
+    echo_dialogue::chat::run(
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        &flow,
+        today,
+    )
+    .context("chat I/O")?;
+    Ok(())
 }
