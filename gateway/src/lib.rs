@@ -17,6 +17,7 @@ pub mod driver;
 pub mod http;
 pub mod metrics;
 pub mod routing;
+pub mod scheduling;
 pub mod server;
 pub mod sip;
 pub mod tcp;

@@ -40,6 +40,10 @@ enum Cmd {
         /// flow file's folder, or ../shared/data/clinic for the shipped flow).
         #[arg(long, value_name = "DIR")]
         vocabulary: Option<PathBuf>,
+        /// The clinic's scheduling webhook (see `scheduling` in the docs);
+        /// without it, an in-memory schedule of the clinic's providers.
+        #[arg(long, value_name = "URL")]
+        scheduler_url: Option<String>,
     },
     /// Check a configuration and print it as the gateway would use it.
     CheckConfig {
@@ -79,7 +83,8 @@ fn main() -> anyhow::Result<()> {
             flow,
             today,
             vocabulary,
-        } => chat(flow, today, vocabulary),
+            scheduler_url,
+        } => chat(flow, today, vocabulary, scheduler_url),
         Cmd::CheckConfig { config } => {
             let config = load(config.as_ref())?;
             println!("{config:#?}");
@@ -92,6 +97,7 @@ fn chat(
     flow_path: Option<PathBuf>,
     today: Option<chrono::NaiveDate>,
     vocabulary: Option<PathBuf>,
+    scheduler_url: Option<String>,
 ) -> anyhow::Result<()> {
     use echo_dialogue::Flow;
     let (flow, default_dir) = match &flow_path {
@@ -110,12 +116,17 @@ fn chat(
         .with_vocabulary_from(|p| std::fs::read_to_string(dir.join(p)))
         .with_context(|| format!("cannot load the vocabulary from {}", dir.display()))?;
     let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
-    echo_dialogue::chat::run(
-        std::io::stdin().lock(),
-        std::io::stdout().lock(),
-        &flow,
-        today,
-    )
+    let (input, output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    match scheduler_url {
+        Some(url) => {
+            let scheduler = echo_gateway::scheduling::WebhookScheduler::new(
+                url,
+                std::time::Duration::from_secs(5),
+            );
+            echo_dialogue::chat::run_with(input, output, &flow, today, scheduler)
+        }
+        None => echo_dialogue::chat::run(input, output, &flow, today),
+    }
     .context("chat I/O")?;
     Ok(())
 }
