@@ -7,6 +7,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codec;
+pub mod jitter;
 pub mod resample;
 pub mod rtp;
 
