@@ -7,7 +7,11 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codec;
+pub mod dtmf;
+pub mod endpoint;
 pub mod jitter;
+#[cfg(any(test, feature = "sim"))]
+pub mod netsim;
 pub mod resample;
 pub mod rtp;
 
