@@ -13,8 +13,14 @@ pub mod jitter;
 #[cfg(any(test, feature = "sim"))]
 pub mod netsim;
 pub mod resample;
+pub mod rtcp;
 pub mod rtp;
+pub mod session;
 
 pub use codec::{AudioDecoder, AudioEncoder, CodecError, CodecKind, Decoder, Encoder};
 pub use rtp::{RtpError, RtpHeader, RtpPacket};
+pub use session::{
+    MediaError, MediaEvent, MediaSession, MediaSettings, MediaStats, SessionConfig, Transmit,
+    TransmitKind,
+};
 pub mod vad;
