@@ -67,6 +67,8 @@ pub struct JitterStats {
     pub reordered: u64,
     /// Slots filled by loss concealment.
     pub concealed: u64,
+    /// Packets played in their slot.
+    pub played: u64,
     /// Frames dropped to bring the delay back down to target.
     pub discarded: u64,
     /// Slots with nothing to play mid-stream.
@@ -288,6 +290,9 @@ impl JitterBuffer {
             if let Some((seq, packet)) = self.buffer.pop_first() {
                 self.recycle(packet.payload);
                 self.stats.discarded += 1;
+                // Holes before it will never be played: they are lost.
+                let next = self.next.unwrap_or(seq);
+                self.stats.lost += seq.saturating_sub(next);
                 self.next = Some(seq + 1);
             }
         }
@@ -316,6 +321,7 @@ impl JitterBuffer {
                 self.empty_run = 0;
                 self.next = Some(next + 1);
                 let (_, packet) = self.buffer.pop_first().expect("first exists");
+                self.stats.played += 1;
                 Playout::Packet(packet)
             }
             Some(_) => {
