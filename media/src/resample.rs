@@ -2,24 +2,26 @@
 //! with `rubato`'s synchronous FFT resampler.
 //!
 //! [`Resampler`] takes mono `i16` PCM in pieces of any length, keeps what does
-//! not fill a 10 ms chunk for the next call, and appends converted PCM to a
+//! not fill a 20 ms chunk for the next call, and appends converted PCM to a
 //! caller-owned buffer; its scratch buffers are reused, so a call that keeps
 //! its resampler does not allocate per frame.
 //!
 //! The anti-aliasing filter is rubato's (Blackman–Harris window, cutoff just
 //! under the lower Nyquist frequency). Its algorithmic delay is half an FFT
-//! block: with 10 ms chunks and one sub-chunk per chunk that is **5 ms** of
+//! block: with 20 ms chunks split in two 10 ms FFT blocks that is **5 ms** of
 //! output for every rate pair (e.g. 80 samples at 16 kHz, 40 at 8 kHz);
 //! [`Resampler::delay_samples`] says it in output samples. The input
-//! buffering adds up to one 10 ms chunk more when input arrives in pieces
-//! that are not multiples of 10 ms (20 ms frames are).
+//! buffering adds up to one 20 ms chunk more when input arrives in pieces
+//! that are not multiples of 20 ms (RTP and VAD frames are 20 ms).
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _};
 
-/// One processing chunk, 10 ms: small enough to keep the delay at 5 ms, large
-/// enough that every rate pair here has a valid FFT block.
-const CHUNK_MS: usize = 10;
+/// One processing chunk, 20 ms: one call per frame.
+const CHUNK_MS: usize = 20;
+/// FFT blocks per chunk: 10 ms blocks keep the delay at 5 ms and are large
+/// enough for a valid block at every rate pair here.
+const SUB_CHUNKS: usize = 2;
 
 /// Why a resampler could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +44,6 @@ pub struct Resampler {
     /// Input not yet making a whole chunk.
     pending: Vec<f32>,
     chunk_in: usize,
-    chunk_out: usize,
     scratch_out: Vec<f32>,
 }
 
@@ -71,27 +72,27 @@ impl Resampler {
         check_rate(to)?;
         let chunk_in = from as usize * CHUNK_MS / 1000;
         let chunk_out = to as usize * CHUNK_MS / 1000;
-        let inner = if from == to {
+        let inner: Option<Fft<f32>> = if from == to {
             None
         } else {
             Some(Fft::new_custom(
                 from as usize,
                 to as usize,
                 chunk_in,
-                1,
+                SUB_CHUNKS,
                 1,
                 rubato::WindowFunction::BlackmanHarris2,
-                FixedSync::Both,
+                FixedSync::Input,
             )?)
         };
+        let room = inner.as_ref().map_or(chunk_out, |r| r.output_frames_max());
         Ok(Resampler {
             from,
             to,
             inner,
             pending: Vec::with_capacity(chunk_in * 8),
             chunk_in,
-            chunk_out,
-            scratch_out: vec![0.0; chunk_out],
+            scratch_out: vec![0.0; room],
         })
     }
 
@@ -125,13 +126,14 @@ impl Resampler {
             // asked for, so processing cannot fail.
             let input =
                 InterleavedSlice::new(chunk, 1, self.chunk_in).expect("one mono chunk of input");
-            let mut output = InterleavedSlice::new_mut(&mut self.scratch_out, 1, self.chunk_out)
-                .expect("one mono chunk of output");
-            inner
+            let room = self.scratch_out.len();
+            let mut output = InterleavedSlice::new_mut(&mut self.scratch_out, 1, room)
+                .expect("room for the largest output");
+            let (_, produced) = inner
                 .process_into_buffer(&input, &mut output, None)
                 .expect("chunk sizes match the resampler");
             out.extend(
-                self.scratch_out
+                self.scratch_out[..produced]
                     .iter()
                     .map(|&s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16),
             );
@@ -149,7 +151,7 @@ impl Resampler {
         let wanted = input.len() * self.to as usize / self.from as usize;
         let start = out.len();
         self.process(input, out);
-        let zeros = [0i16; 480];
+        let zeros = [0i16; 960];
         while out.len() - start < wanted + delay {
             self.process(&zeros[..self.chunk_in], out);
         }

@@ -838,3 +838,78 @@ fn vad_config(config: &SessionConfig) -> VadConfig {
         ..VadConfig::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote() -> SocketAddr {
+        "192.0.2.1:4000".parse().unwrap()
+    }
+
+    /// Runs `frames` ticks and returns the RTP headers sent.
+    fn headers(session: &mut MediaSession, from: Instant, frames: u32) -> Vec<RtpHeader> {
+        let ptime = session.config().ptime;
+        let mut out = Vec::new();
+        for n in 0..frames {
+            session.handle_timeout(from + ptime * n);
+            while let Some(t) = session.poll_transmit() {
+                if t.kind == TransmitKind::Rtp {
+                    out.push(RtpPacket::parse(&t.data).unwrap().header);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn commands_refused() {
+        let t0 = Instant::now();
+        // (what, config, expected to construct)
+        let mut bad_pt = SessionConfig::new(CodecKind::Pcmu, 0, None);
+        bad_pt.payload_type = 128;
+        assert!(matches!(
+            MediaSession::new(bad_pt, 1, t0),
+            Err(MediaError::Rtp(RtpError::PayloadType(128)))
+        ));
+        let mut session =
+            MediaSession::new(SessionConfig::new(CodecKind::Pcmu, 0, None), 1, t0).unwrap();
+        assert!(matches!(
+            session.send_dtmf('1'),
+            Err(MediaError::NoTelephoneEvent)
+        ));
+        assert!(matches!(
+            session.play(&[0; 100], 44_100),
+            Err(MediaError::Resample(_))
+        ));
+        // On hold (no remote address): nothing is sent, time still runs.
+        assert!(headers(&mut session, t0, 10).is_empty());
+    }
+
+    #[test]
+    fn reinvite_to_another_codec_keeps_the_stream_continuous() {
+        let t0 = Instant::now();
+        // (first codec and PT, second codec and PT, clock ticks per frame after)
+        let cases = [
+            ((CodecKind::Pcmu, 0), (CodecKind::Opus, 111), 960),
+            ((CodecKind::Opus, 111), (CodecKind::Pcma, 8), 160),
+            ((CodecKind::Pcmu, 0), (CodecKind::Pcmu, 0), 160),
+        ];
+        for ((first, pt1), (second, pt2), step) in cases {
+            let config = SessionConfig::new(first, pt1, Some(remote()));
+            let mut session = MediaSession::new(config, 77, t0).unwrap();
+            let before = headers(&mut session, t0, 5);
+            session
+                .update(SessionConfig::new(second, pt2, Some(remote())))
+                .unwrap();
+            let after = headers(&mut session, t0 + Duration::from_millis(100), 5);
+            assert!(before.iter().all(|h| h.payload_type == pt1));
+            assert!(after.iter().all(|h| h.payload_type == pt2));
+            let (last, next) = (before[4], after[0]);
+            assert_eq!(next.sequence, last.sequence.wrapping_add(1));
+            assert_eq!(next.ssrc, last.ssrc);
+            assert_eq!(after[1].timestamp.wrapping_sub(after[0].timestamp), step);
+            assert_eq!(next.marker, first != second, "{first:?} -> {second:?}");
+        }
+    }
+}
