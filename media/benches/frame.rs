@@ -183,7 +183,52 @@ fn session(c: &mut Criterion, kind: CodecKind, payload_type: u8) {
     });
 }
 
+/// The pieces of the G.711 paths, to see where a frame's time goes.
+fn parts(c: &mut Criterion) {
+    let pcm8 = voice(8000, 160);
+    let pcm16 = voice(16_000, 320);
+    let mut out = Vec::with_capacity(1000);
+    let mut up = Resampler::new(8000, 16_000).unwrap();
+    c.bench_function("parts/resample 8k->16k", |b| {
+        b.iter(|| {
+            out.clear();
+            up.process(black_box(&pcm8), &mut out);
+            black_box(out.len())
+        })
+    });
+    let mut down = Resampler::new(16_000, 8000).unwrap();
+    c.bench_function("parts/resample 16k->8k", |b| {
+        b.iter(|| {
+            out.clear();
+            down.process(black_box(&pcm16), &mut out);
+            black_box(out.len())
+        })
+    });
+    let mut vad = Vad::new(VadConfig::default());
+    c.bench_function("parts/vad gate", |b| {
+        b.iter(|| black_box(vad.process(black_box(&pcm16), Some(-20.0))))
+    });
+    let mut encoder = Encoder::new(CodecKind::Pcmu).unwrap();
+    let mut payload = Vec::with_capacity(200);
+    encoder.encode(&pcm8, &mut payload).unwrap();
+    let mut decoder = Decoder::new(CodecKind::Pcmu).unwrap();
+    let mut decoded = Vec::with_capacity(200);
+    c.bench_function("parts/pcmu decode+encode", |b| {
+        b.iter(|| {
+            decoded.clear();
+            decoder.decode(black_box(&payload), &mut decoded).unwrap();
+            let mut again = Vec::with_capacity(0);
+            std::mem::swap(&mut again, &mut payload);
+            again.clear();
+            encoder.encode(&decoded, &mut again).unwrap();
+            payload = again;
+            black_box(payload.len())
+        })
+    });
+}
+
 fn benches(c: &mut Criterion) {
+    parts(c);
     for (kind, payload_type) in [(CodecKind::Pcmu, 0), (CodecKind::Opus, 111)] {
         inbound(c, kind, payload_type);
         outbound(c, kind, payload_type);
