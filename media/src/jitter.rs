@@ -635,4 +635,22 @@ mod tests {
         assert_eq!(report.expected, 9);
         assert_eq!(report.received, 4);
     }
+
+    #[test]
+    fn timestamp_jumps_are_not_jitter() {
+        // (timestamp jump after packet 50 in clock units, jitter after, ms)
+        let cases = [(0u32, 0), (8000 * 10, 0), (u32::MAX - 8000 * 60, 0)];
+        for (jump, expected_ms) in cases {
+            let t0 = Instant::now();
+            let mut jb = JitterBuffer::new(JitterConfig::default());
+            for n in 0..100u32 {
+                let skew = if n >= 50 { jump } else { 0 };
+                let ts = (n * 160).wrapping_add(skew);
+                jb.push(t0 + 20 * MS * n, &header(n as u16, ts), &[]);
+            }
+            let stats = jb.stats();
+            assert_eq!(stats.jitter.as_millis(), expected_ms, "jump {jump}");
+            assert_eq!(stats.restarts, 0);
+        }
+    }
 }

@@ -912,4 +912,43 @@ mod tests {
             assert_eq!(next.marker, first != second, "{first:?} -> {second:?}");
         }
     }
+
+    /// Opus losses are concealed by the decoder (FEC when the next packet
+    /// is already buffered, PLC otherwise), never decode errors.
+    #[test]
+    fn opus_losses_are_concealed() {
+        let t0 = Instant::now();
+        let config = SessionConfig::new(CodecKind::Opus, 111, Some(remote()));
+        let mut session = MediaSession::new(config, 5, t0).unwrap();
+        let mut encoder = Encoder::new(CodecKind::Opus).unwrap();
+        let tone: Vec<i16> = (0..960)
+            .map(|n| ((f64::from(n) * 0.05).sin() * 8000.0) as i16)
+            .collect();
+        let ptime = Duration::from_millis(20);
+        let (mut payload, mut datagram) = (Vec::new(), Vec::new());
+        for n in 0..100u32 {
+            let now = t0 + ptime * n;
+            payload.clear();
+            encoder.encode(&tone, &mut payload).unwrap();
+            let header = RtpHeader {
+                payload_type: 111,
+                marker: false,
+                sequence: n as u16,
+                timestamp: n * 960,
+                ssrc: 3,
+            };
+            write_packet(&header, &payload, &mut datagram).unwrap();
+            // Every seventh packet is lost.
+            if n % 7 != 3 {
+                session.handle_rtp(now, remote(), &datagram);
+            }
+            session.handle_timeout(now);
+            while session.poll_transmit().is_some() {}
+        }
+        let stats = session.stats();
+        assert_eq!(stats.decode_errors, 0);
+        assert!(stats.jitter.lost >= 13, "{:?}", stats.jitter);
+        assert_eq!(stats.jitter.concealed, stats.jitter.lost);
+        assert!((0.12..0.16).contains(&stats.inbound_loss), "{stats:?}");
+    }
 }
