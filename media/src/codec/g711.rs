@@ -188,17 +188,33 @@ impl AudioEncoder for G711Encoder {
     }
 }
 
-/// G.711 decoder. Loss concealment is plain silence for now; G.711
-/// Appendix I (pitch-repeating PLC) is a later improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Concealment fades the repeated frame to silence over this many samples
+/// (60 ms at 8 kHz): long enough to bridge a single lost packet smoothly,
+/// short enough that a burst does not buzz.
+const FADE_SAMPLES: usize = 480;
+/// The longest stretch of decoded audio kept for repetition (60 ms).
+const MAX_HISTORY: usize = 480;
+
+/// G.711 decoder. Loss concealment repeats the last decoded frame and fades
+/// it out linearly over 60 ms ("repeat and fade"); G.711 Appendix I
+/// (pitch-repeating PLC) would be a later refinement.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct G711Decoder {
     law: G711Law,
+    /// The last decoded frame, the material concealment repeats.
+    history: Vec<i16>,
+    /// Samples concealed since the last good frame.
+    concealed: usize,
 }
 
 impl G711Decoder {
     /// A decoder for the given law.
     pub fn new(law: G711Law) -> Self {
-        Self { law }
+        Self {
+            law,
+            history: Vec::with_capacity(MAX_HISTORY),
+            concealed: 0,
+        }
     }
 
     /// The companding law in use.
@@ -213,12 +229,30 @@ impl AudioDecoder for G711Decoder {
             G711Law::MuLaw => &ULAW_TO_LINEAR,
             G711Law::ALaw => &ALAW_TO_LINEAR,
         };
+        let start = out.len();
         out.extend(payload.iter().map(|&c| table[usize::from(c)]));
+        let decoded = &out[start..];
+        let keep = decoded.len().min(MAX_HISTORY);
+        self.history.clear();
+        self.history
+            .extend_from_slice(&decoded[decoded.len() - keep..]);
+        self.concealed = 0;
         Ok(())
     }
 
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) -> Result<(), CodecError> {
-        out.resize(out.len() + samples, 0);
+        if self.history.is_empty() {
+            out.resize(out.len() + samples, 0);
+            return Ok(());
+        }
+        let len = self.history.len();
+        for i in 0..samples {
+            let n = self.concealed + i;
+            let gain = FADE_SAMPLES.saturating_sub(n) as i32;
+            let sample = i32::from(self.history[n % len]) * gain / FADE_SAMPLES as i32;
+            out.push(sample as i16);
+        }
+        self.concealed += samples;
         Ok(())
     }
 }
@@ -450,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn codec_structs_append_and_conceal_with_silence() {
+    fn codec_structs_append_and_conceal() {
         for law in [G711Law::ALaw, G711Law::MuLaw] {
             let mut encoder = G711Encoder::new(law);
             let mut decoder = G711Decoder::new(law);
@@ -463,7 +497,36 @@ mod tests {
             assert_eq!(out.len(), 161);
             decoder.conceal(80, &mut out).unwrap();
             assert_eq!(out.len(), 241);
-            assert!(out[161..].iter().all(|&s| s == 0));
+            // The first concealed sample repeats the frame's first one.
+            assert_eq!(out[161], out[1]);
         }
+    }
+
+    #[test]
+    fn concealment_repeats_and_fades() {
+        let mut decoder = G711Decoder::new(G711Law::MuLaw);
+        let mut out = Vec::new();
+        // Before any audio: silence.
+        decoder.conceal(160, &mut out).unwrap();
+        assert!(out.iter().all(|&s| s == 0));
+        out.clear();
+        let code = linear_to_ulaw(8000);
+        decoder.decode(&[code; 160], &mut out).unwrap();
+        let level = out[0];
+        out.clear();
+        // (frame concealed, expected first sample as a fraction of the original)
+        for (frame, first) in [(0, 1.0), (1, 2.0 / 3.0), (2, 1.0 / 3.0), (3, 0.0)] {
+            out.clear();
+            decoder.conceal(160, &mut out).unwrap();
+            let expected = (f64::from(level) * first) as i16;
+            assert!((out[0] - expected).abs() <= 1, "frame {frame}: {}", out[0]);
+            assert!(out.windows(2).all(|w| w[1].abs() <= w[0].abs()), "fading");
+        }
+        // A good frame resets the fade.
+        out.clear();
+        decoder.decode(&[code; 160], &mut out).unwrap();
+        out.clear();
+        decoder.conceal(160, &mut out).unwrap();
+        assert_eq!(out[0], level);
     }
 }
