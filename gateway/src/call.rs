@@ -8,15 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use echo_media::codec::{AudioDecoder, AudioEncoder, CodecError, Decoder, Encoder};
-use echo_media::rtp::{write_packet, RtpError, RtpHeader, RtpPacket};
+use echo_media::{MediaEvent, MediaSession, MediaSettings, SessionConfig, TransmitKind};
+use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::driver::Command;
-use crate::metrics::Metrics;
+use crate::metrics::{DirectionLabel, Metrics};
 use crate::routing::App;
 use crate::sip::endpoint::CallHandle;
 use crate::sip::sdp::{Direction, NegotiatedMedia};
@@ -120,6 +119,8 @@ pub struct CallSpec {
     pub commands: mpsc::Sender<Command>,
     /// Hang up when RTP stops this long.
     pub rtp_timeout: Duration,
+    /// The route's media settings.
+    pub media: MediaSettings,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }
@@ -131,139 +132,107 @@ pub async fn run(spec: CallSpec) {
     }
 }
 
-/// The echo app's media: the caller's audio decoded and re-encoded with the
-/// negotiated codec, sent back in our own RTP stream.
-struct EchoLeg {
-    media: NegotiatedMedia,
-    decoder: Decoder,
-    encoder: Encoder,
-    pcm: Vec<i16>,
-    payload: Vec<u8>,
-    packet: Vec<u8>,
-    ssrc: u32,
-    seq: u16,
-    /// (first caller timestamp, our base): our timestamps follow theirs.
-    timestamp_base: Option<(u32, u32)>,
+/// The session configuration for negotiated media and route settings.
+fn session_config(media: &NegotiatedMedia, settings: &MediaSettings) -> SessionConfig {
+    let mut config = SessionConfig::new(media.codec, media.payload_type, media.remote_rtp);
+    config.telephone_event = media.telephone_event;
+    config.ptime = Duration::from_millis(u64::from(media.ptime_ms.clamp(10, 60)));
+    config.send = matches!(
+        media.local_direction,
+        Direction::SendRecv | Direction::SendOnly
+    );
+    config.media = *settings;
+    config
 }
 
-impl EchoLeg {
-    fn new(media: NegotiatedMedia, ssrc: u32, seq: u16) -> Option<Self> {
-        Some(EchoLeg {
-            decoder: Decoder::new(media.codec).ok()?,
-            encoder: Encoder::new(media.codec).ok()?,
-            media,
-            pcm: Vec::with_capacity(960),
-            payload: Vec::with_capacity(1500),
-            packet: Vec::with_capacity(1500),
-            ssrc,
-            seq,
-            timestamp_base: None,
-        })
-    }
-
-    fn sends(&self) -> Option<SocketAddr> {
-        match self.media.local_direction {
-            Direction::SendRecv | Direction::SendOnly => self.media.remote_rtp,
-            Direction::RecvOnly | Direction::Inactive => None,
-        }
-    }
-
-    /// The reply to one received datagram, if any.
-    fn reply(&mut self, datagram: &[u8]) -> Result<Option<&[u8]>, EchoError> {
-        let packet = RtpPacket::parse(datagram)?;
-        if packet.header.payload_type != self.media.payload_type {
-            // telephone-event and comfort noise are not echoed.
-            return Ok(None);
-        }
-        self.pcm.clear();
-        self.payload.clear();
-        self.decoder.decode(packet.payload, &mut self.pcm)?;
-        self.encoder.encode(&self.pcm, &mut self.payload)?;
-        let their_ts = packet.header.timestamp;
-        let (first, base) = *self
-            .timestamp_base
-            .get_or_insert((their_ts, self.ssrc.rotate_left(7)));
-        self.seq = self.seq.wrapping_add(1);
-        let header = RtpHeader {
-            payload_type: self.media.payload_type,
-            marker: packet.header.marker,
-            sequence: self.seq,
-            timestamp: base.wrapping_add(their_ts.wrapping_sub(first)),
-            ssrc: self.ssrc,
-        };
-        write_packet(&header, &self.payload, &mut self.packet)?;
-        Ok(Some(&self.packet))
-    }
-}
-
-/// Why a datagram got no echo.
-#[derive(Debug, thiserror::Error)]
-enum EchoError {
-    #[error(transparent)]
-    Rtp(#[from] RtpError),
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-}
-
+/// The echo app: the caller's audio, through the media engine (jitter
+/// buffer, decode, playout pacing, encode with the negotiated codec), back
+/// to the caller.
 async fn echo(mut spec: CallSpec) {
+    let settings = MediaSettings {
+        loopback: true,
+        media_timeout: spec.rtp_timeout,
+        ..spec.media
+    };
     let ssrc: u32 = rand::random();
-    let mut seq: u16 = rand::random();
-    let mut leg: Option<EchoLeg> = None;
+    let mut session: Option<MediaSession> = None;
     let mut buf = vec![0u8; 2048];
-    let mut last_rtp: Option<Instant> = None;
     let mut hung_up = false;
+    let direction = |d| DirectionLabel { direction: d };
     let packets_in = spec
         .metrics
         .rtp_packets
-        .get_or_create(&crate::metrics::DirectionLabel { direction: "in" })
+        .get_or_create(&direction("in"))
         .clone();
     let packets_out = spec
         .metrics
         .rtp_packets
-        .get_or_create(&crate::metrics::DirectionLabel { direction: "out" })
+        .get_or_create(&direction("out"))
         .clone();
     loop {
-        let timeout_at = last_rtp.filter(|_| !hung_up).map(|t| t + spec.rtp_timeout);
+        let deadline = session
+            .as_ref()
+            .and_then(|s| s.poll_timeout())
+            .map(tokio::time::Instant::from_std);
         tokio::select! {
             signal = spec.signals.recv() => match signal {
                 Some(CallSignal::Media(media)) => {
-                    if let Some(old) = &leg {
-                        seq = old.seq;
+                    let config = session_config(&media, &settings);
+                    let result = match session.as_mut() {
+                        Some(s) => s.update(config),
+                        None => MediaSession::new(config, ssrc, Instant::now()).map(|s| {
+                            session = Some(s);
+                        }),
+                    };
+                    if let Err(e) = result {
+                        warn!(call = ?spec.call, error = %e, "media session refused the negotiated media");
+                        let _ = spec.commands.send(Command::Hangup(spec.call)).await;
                     }
-                    leg = EchoLeg::new(media, ssrc, seq);
-                    last_rtp.get_or_insert_with(Instant::now);
                 }
-                Some(CallSignal::Ended) | None => return,
+                Some(CallSignal::Ended) | None => break,
             },
             received = spec.socket.socket.recv_from(&mut buf) => {
-                let Ok((n, _from)) = received else { continue };
+                let Ok((n, from)) = received else { continue };
                 packets_in.inc();
-                last_rtp = Some(Instant::now());
-                let Some(leg) = leg.as_mut() else { continue };
-                let dest = leg.sends();
-                match leg.reply(&buf[..n]) {
-                    Ok(Some(reply)) => {
-                        let sent = dest.map(|d| spec.socket.socket.try_send_to(reply, d));
-                        if matches!(sent, Some(Ok(_))) {
-                            packets_out.inc();
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => {
-                        spec.metrics.rtp_invalid.inc();
-                    }
+                if let Some(s) = session.as_mut() {
+                    s.handle_rtp(Instant::now(), from, &buf[..n]);
                 }
             },
-            _ = sleep_until_opt(timeout_at) => {
+            _ = sleep_until_opt(deadline) => {
+                if let Some(s) = session.as_mut() {
+                    s.handle_timeout(Instant::now());
+                }
+            }
+        }
+        let Some(s) = session.as_mut() else { continue };
+        while let Some(transmit) = s.poll_transmit() {
+            if spec
+                .socket
+                .socket
+                .try_send_to(&transmit.data, transmit.destination)
+                .is_ok()
+                && transmit.kind == TransmitKind::Rtp
+            {
+                packets_out.inc();
+            }
+        }
+        while let Some(event) = s.poll_event() {
+            if event == MediaEvent::MediaTimeout && !hung_up {
                 debug!(call = ?spec.call, "rtp timeout");
                 hung_up = true;
                 let _ = spec.commands.send(Command::Hangup(spec.call)).await;
             }
         }
     }
+    if let Some(s) = session {
+        let stats = s.stats();
+        spec.metrics
+            .rtp_invalid
+            .inc_by(stats.invalid + stats.unexpected_source);
+    }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

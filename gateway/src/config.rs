@@ -40,6 +40,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use echo_media::MediaSettings;
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -50,7 +51,7 @@ use crate::routing::{App, BadRouteMatch, RouteMatch, UnknownApp};
 pub const MAX_ANSWER_DELAY_MS: u64 = 60_000;
 
 /// The gateway's validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `[sip]`
     pub sip: SipConfig,
@@ -314,7 +315,7 @@ impl fmt::Debug for Password {
 }
 
 /// One `[[routes]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     /// Which user parts this route matches.
     pub pattern: RouteMatch,
@@ -322,6 +323,8 @@ pub struct RouteConfig {
     pub app: App,
     /// How long to ring before answering.
     pub answer_delay: Duration,
+    /// Jitter buffer, endpointing, VAD and barge-in settings.
+    pub media: MediaSettings,
 }
 
 /// Why the configuration could not be loaded.
@@ -354,7 +357,7 @@ pub enum ConfigError {
 }
 
 /// What is wrong with a configuration value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
     /// Not `ip:port`.
@@ -403,6 +406,26 @@ pub enum Problem {
     /// Zero where at least one is needed.
     #[error("must be at least 1")]
     Zero,
+    /// A number outside its range.
+    #[error("{value} is outside {min}..={max}")]
+    OutOfRange {
+        /// What was written.
+        value: f64,
+        /// Smallest allowed.
+        min: f64,
+        /// Largest allowed.
+        max: f64,
+    },
+    /// A lower bound above its upper bound.
+    #[error("{low} is above {high_key} = {high}")]
+    AboveUpperBound {
+        /// The lower bound.
+        low: u64,
+        /// The key of the upper bound.
+        high_key: &'static str,
+        /// The upper bound.
+        high: u64,
+    },
     /// A number above its maximum.
     #[error("{value} is above the maximum of {max}")]
     TooLarge {
@@ -562,6 +585,13 @@ struct RawRoute {
     app: String,
     #[serde(default)]
     answer_delay_ms: u64,
+    jitter_min_ms: Option<u64>,
+    jitter_max_ms: Option<u64>,
+    min_speech_ms: Option<u64>,
+    silence_ms: Option<u64>,
+    max_utterance_ms: Option<u64>,
+    vad_threshold: Option<f64>,
+    barge_in_min_ms: Option<u64>,
 }
 
 /// Where a value came from: its key in the file, or the variable that
@@ -884,13 +914,95 @@ fn routes(raw: Vec<RawRoute>) -> Result<Vec<RouteConfig>, ConfigError> {
                 },
             ));
         }
+        let media = route_media(&route, &key)?;
         routes.push(RouteConfig {
             pattern,
             app,
             answer_delay: Duration::from_millis(route.answer_delay_ms),
+            media,
         });
     }
     Ok(routes)
+}
+
+/// A route's media settings: the engine's defaults, overridden key by key.
+fn route_media(
+    route: &RawRoute,
+    key: &impl Fn(&str) -> String,
+) -> Result<MediaSettings, ConfigError> {
+    let mut media = MediaSettings::default();
+    let ms = |field: &str, value: Option<u64>, min: u64, max: u64, default: Duration| match value {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(Duration::from_millis(v)),
+        Some(v) => Err(invalid(
+            key(field),
+            Problem::OutOfRange {
+                value: v as f64,
+                min: min as f64,
+                max: max as f64,
+            },
+        )),
+    };
+    media.jitter_min = ms(
+        "jitter_min_ms",
+        route.jitter_min_ms,
+        0,
+        1000,
+        media.jitter_min,
+    )?;
+    media.jitter_max = ms(
+        "jitter_max_ms",
+        route.jitter_max_ms,
+        20,
+        2000,
+        media.jitter_max,
+    )?;
+    if media.jitter_min > media.jitter_max {
+        return Err(invalid(
+            key("jitter_min_ms"),
+            Problem::AboveUpperBound {
+                low: media.jitter_min.as_millis() as u64,
+                high_key: "jitter_max_ms",
+                high: media.jitter_max.as_millis() as u64,
+            },
+        ));
+    }
+    media.min_speech = ms(
+        "min_speech_ms",
+        route.min_speech_ms,
+        20,
+        2000,
+        media.min_speech,
+    )?;
+    media.silence = ms("silence_ms", route.silence_ms, 100, 5000, media.silence)?;
+    media.max_utterance = ms(
+        "max_utterance_ms",
+        route.max_utterance_ms,
+        1000,
+        60_000,
+        media.max_utterance,
+    )?;
+    media.barge_in_min = ms(
+        "barge_in_min_ms",
+        route.barge_in_min_ms,
+        20,
+        2000,
+        media.barge_in_min,
+    )?;
+    if let Some(t) = route.vad_threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(invalid(
+                key("vad_threshold"),
+                Problem::OutOfRange {
+                    value: t,
+                    min: 0.0,
+                    max: 1.0,
+                },
+            ));
+        }
+        media.vad_threshold = t as f32;
+    }
+    Ok(media)
 }
 
 /// Prints the effective configuration as TOML, passwords hidden.
@@ -934,6 +1046,14 @@ impl fmt::Display for Config {
             writeln!(f, "match = \"{}\"", route.pattern)?;
             writeln!(f, "app = \"{}\"", route.app)?;
             writeln!(f, "answer_delay_ms = {}", route.answer_delay.as_millis())?;
+            let m = &route.media;
+            writeln!(f, "jitter_min_ms = {}", m.jitter_min.as_millis())?;
+            writeln!(f, "jitter_max_ms = {}", m.jitter_max.as_millis())?;
+            writeln!(f, "min_speech_ms = {}", m.min_speech.as_millis())?;
+            writeln!(f, "silence_ms = {}", m.silence.as_millis())?;
+            writeln!(f, "max_utterance_ms = {}", m.max_utterance.as_millis())?;
+            writeln!(f, "vad_threshold = {}", m.vad_threshold)?;
+            writeln!(f, "barge_in_min_ms = {}", m.barge_in_min.as_millis())?;
         }
         Ok(())
     }

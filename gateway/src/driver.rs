@@ -174,13 +174,15 @@ impl SipDriver {
 
     fn on_event(&mut self, clock: &Clock, event: Event, calls: &mut Calls) {
         match event {
-            Event::IncomingCall { call, app, .. } => {
-                if !self.start_call(clock, call, app, calls) {
+            Event::IncomingCall {
+                call, app, media, ..
+            } => {
+                let start = Start { call, app, media };
+                if !self.start_call(clock, &start, calls) {
                     // A port may be on its way back from a call that just
                     // ended (its task drops the socket): wait a little.
                     calls.waiting.push(Waiting {
-                        call,
-                        app,
+                        start,
                         give_up: TokioInstant::now() + PORT_WAIT,
                     });
                 }
@@ -192,7 +194,7 @@ impl SipDriver {
             }
             Event::Ended { call, reason } => {
                 debug!(?call, ?reason, "call ended");
-                calls.waiting.retain(|w| w.call != call);
+                calls.waiting.retain(|w| w.start.call != call);
                 if let Some(tx) = calls.running.remove(&call) {
                     let _ = tx.send(CallSignal::Ended);
                 }
@@ -202,7 +204,8 @@ impl SipDriver {
 
     /// Binds the call's RTP socket, starts its task and answers; false if
     /// no port is free.
-    fn start_call(&mut self, clock: &Clock, call: CallHandle, app: App, calls: &mut Calls) -> bool {
+    fn start_call(&mut self, clock: &Clock, start: &Start, calls: &mut Calls) -> bool {
+        let Start { call, app, media } = *start;
         let Some(bound) = self.ports.bind(self.bind_ip) else {
             return false;
         };
@@ -219,6 +222,7 @@ impl SipDriver {
             signals: rx,
             commands: self.commands_tx.clone(),
             rtp_timeout: self.rtp_timeout,
+            media,
             metrics: self.metrics.clone(),
         }));
         self.endpoint.accept(clock.now(), call, local);
@@ -228,12 +232,12 @@ impl SipDriver {
     fn retry_waiting(&mut self, clock: &Clock, calls: &mut Calls) {
         let waiting = std::mem::take(&mut calls.waiting);
         for w in waiting {
-            if self.start_call(clock, w.call, w.app, calls) {
+            if self.start_call(clock, &w.start, calls) {
                 continue;
             }
             if TokioInstant::now() >= w.give_up {
-                warn!(call = ?w.call, "no RTP port free");
-                self.endpoint.reject(clock.now(), w.call, 503);
+                warn!(call = ?w.start.call, "no RTP port free");
+                self.endpoint.reject(clock.now(), w.start.call, 503);
             } else {
                 calls.waiting.push(w);
             }
@@ -254,9 +258,16 @@ struct Calls {
 }
 
 struct Waiting {
+    start: Start,
+    give_up: TokioInstant,
+}
+
+/// What a call task needs from the INVITE's route.
+#[derive(Clone, Copy)]
+struct Start {
     call: CallHandle,
     app: App,
-    give_up: TokioInstant,
+    media: echo_media::MediaSettings,
 }
 
 /// Maps the endpoint's `std::time::Instant`s to tokio's clock, so the core

@@ -128,7 +128,7 @@ impl fmt::Display for RouteMatch {
 }
 
 /// A resolved route: the app that answers and how long to ring first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// The pattern this route was reached through.
     pub pattern: RouteMatch,
@@ -138,6 +138,8 @@ pub struct Route {
     pub answer_delay: Duration,
     /// Whether this route is built in rather than configured.
     pub builtin: bool,
+    /// Jitter buffer, endpointing, VAD and barge-in settings.
+    pub media: echo_media::MediaSettings,
 }
 
 /// Routes on the Request-URI user part: exact beats the longest prefix,
@@ -169,6 +171,7 @@ impl RouteTable {
                 app: config.app,
                 answer_delay: config.answer_delay,
                 builtin: false,
+                media: config.media,
             };
             match &config.pattern {
                 RouteMatch::Exact(user) => {
@@ -229,6 +232,7 @@ fn builtin(pattern: RouteMatch) -> Route {
         app: App::Echo,
         answer_delay: Duration::ZERO,
         builtin: true,
+        media: echo_media::MediaSettings::default(),
     }
 }
 

@@ -54,6 +54,10 @@ pub struct MediaSettings {
     pub barge_in_min: Duration,
     /// No RTP for this long raises [`MediaEvent::MediaTimeout`].
     pub media_timeout: Duration,
+    /// Play the caller's own audio back to them (the operator's echo test):
+    /// every decoded frame, concealment included, goes to the playout
+    /// queue; barge-in and `PlayoutFinished` are off.
+    pub loopback: bool,
 }
 
 impl Default for MediaSettings {
@@ -68,6 +72,7 @@ impl Default for MediaSettings {
             vad_threshold: 0.5,
             barge_in_min: Duration::from_millis(200),
             media_timeout: Duration::from_secs(30),
+            loopback: false,
         }
     }
 }
@@ -90,6 +95,9 @@ pub struct SessionConfig {
     pub remote_rtp: Option<SocketAddr>,
     /// Where to send RTCP; `None` means the RTP port plus one.
     pub remote_rtcp: Option<SocketAddr>,
+    /// Whether we send audio (false while the caller holds us: our side is
+    /// `recvonly` or `inactive`); RTCP goes on either way.
+    pub send: bool,
     /// The route's media settings.
     pub media: MediaSettings,
 }
@@ -106,6 +114,7 @@ impl SessionConfig {
             telephone_event: None,
             remote_rtp,
             remote_rtcp: None,
+            send: true,
             media: MediaSettings::default(),
         }
     }
@@ -585,7 +594,7 @@ impl MediaSession {
         if playing && !self.was_playing {
             self.talkspurt = true;
         }
-        if playing && self.playout.is_empty() {
+        if playing && self.playout.is_empty() && !self.config.media.loopback {
             self.events.push_back(MediaEvent::PlayoutFinished);
         }
         self.was_playing = playing;
@@ -629,7 +638,11 @@ impl MediaSession {
             }
             Playout::Empty => self.decoded.resize(decode_samples, 0),
         }
+        if self.config.media.loopback {
+            self.playout.extend(self.decoded.iter().copied());
+        }
         self.to_hearing.process(&self.decoded, &mut self.hearing);
+        let playing = playing && !self.config.media.loopback;
         let mut barged_in = false;
         let frame_length = Duration::from_millis(20);
         let mut offset = 0;
@@ -670,7 +683,7 @@ impl MediaSession {
     }
 
     fn send_audio(&mut self, at: Instant) {
-        let Some(destination) = self.config.remote_rtp else {
+        let Some(destination) = self.config.remote_rtp.filter(|_| self.config.send) else {
             return;
         };
         self.payload.clear();

@@ -77,6 +77,8 @@ pub enum Event {
         call: CallHandle,
         /// The app its route leads to.
         app: App,
+        /// The route's media settings.
+        media: echo_media::MediaSettings,
         /// The trunk it came from.
         trunk: String,
         /// The From URI.
@@ -732,7 +734,7 @@ impl SipEndpoint {
             self.reject_invite(now, ctx, &req, 404, Vec::new());
             return;
         };
-        let (app, answer_delay) = (route.app, route.answer_delay);
+        let (app, answer_delay, media_settings) = (route.app, route.answer_delay, route.media);
         if let Some(code) = body_problem(&req) {
             self.reject_invite(now, ctx, &req, code, accept_sdp(code));
             return;
@@ -826,6 +828,7 @@ impl SipEndpoint {
         self.events.push_back(Event::IncomingCall {
             call,
             app,
+            media: media_settings,
             trunk: self.trunks.name(trunk).to_owned(),
             from: message::addr_uri(&remote).to_owned(),
             to_user,
