@@ -1,0 +1,40 @@
+//! The PostgreSQL store (production).
+
+use crate::pii::DatabaseUrl;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+type Db = sqlx::Postgres;
+type DbPool = PgPool;
+
+/// Concurrent gateways may extend the global chain: lock its head row.
+const LOCK_HEAD: &str = " FOR UPDATE";
+
+fn slot_condition(key: &str, value: &str) -> String {
+    format!("(e.final_slots::jsonb ->> {key}) = {value}")
+}
+
+include!("backend_body.rs");
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The audit store on PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(url.expose())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        tracing::info!(url = %url, "audit store: PostgreSQL ready");
+        Ok(PgStore { pool })
+    }
+}
+
+impl_audit_store!(PgStore, crate::store::Backend::Postgres);
