@@ -23,16 +23,42 @@ fn bind_value(q: Q<'_>, v: Value) -> Q<'_> {
     }
 }
 
-fn insert_sql(table: &Table) -> String {
+/// Rows per multi-row INSERT: keeps binds far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters (the widest table has 21 columns).
+const ROWS_PER_INSERT: usize = 500;
+
+fn placeholders(first: usize, n: usize) -> String {
+    let p: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    format!("({})", p.join(", "))
+}
+
+fn insert_sql(table: &Table, rows: usize) -> String {
     let cols: Vec<&str> = table.cols.iter().map(|c| c.0).collect();
-    let params: Vec<String> = (1..=cols.len() + 4).map(|i| format!("${i}")).collect();
+    let width = cols.len() + 4;
+    let values: Vec<String> = (0..rows).map(|r| placeholders(1 + r * width, width)).collect();
     format!(
-        "INSERT INTO {} (chain_id, chain_seq, prev_hash, hash, {}) VALUES ({}) ON CONFLICT ({}) DO NOTHING",
+        "INSERT INTO {} (chain_id, chain_seq, prev_hash, hash, {}) VALUES {} ON CONFLICT ({}) DO NOTHING",
         table.name,
         cols.join(", "),
-        params.join(", "),
+        values.join(", "),
         table.key.join(", ")
     )
+}
+
+/// The natural key of a row as values, for duplicate detection.
+fn key_values(table: &Table, values: &[Value]) -> Vec<Value> {
+    table
+        .key
+        .iter()
+        .map(|k| {
+            let i = table.cols.iter().position(|c| c.0 == *k).expect("key is a column");
+            values[i].clone()
+        })
+        .collect()
+}
+
+fn key_string(key: &[Value]) -> String {
+    format!("{key:?}")
 }
 
 fn select_cols(table: &Table, alias: &str) -> String {
@@ -68,55 +94,143 @@ fn decode<T>(
     pick(AuditRecord::from_values(table, values)?).ok_or(StoreError::BadColumn { column: "table" })
 }
 
+struct Pending {
+    table: &'static Table,
+    chain: String,
+    seq: i64,
+    prev: String,
+    hash: String,
+    values: Vec<Value>,
+}
+
+/// Appends in one transaction with a handful of statements per batch: the
+/// chain heads in one SELECT, the keys already stored in one SELECT per
+/// table, the rows in multi-row INSERTs, the new heads in one upsert.
 async fn append_records(pool: &DbPool, records: &[AuditRecord]) -> Result<AppendOutcome, StoreError> {
+    if records.is_empty() {
+        return Ok(AppendOutcome::default());
+    }
     let mut tx = pool.begin().await?;
-    // chain -> (seq, hash, advanced in this transaction)
-    let mut heads: HashMap<String, (i64, String, bool)> = HashMap::new();
     let mut out = AppendOutcome::default();
-    for record in records {
-        let chain = record.chain_id();
-        if !heads.contains_key(&chain) {
-            let row: Option<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT chain_seq, hash FROM audit_chain_heads WHERE chain_id = $1{LOCK_HEAD}"
-            )))
-            .bind(&chain)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let head = row.unwrap_or((-1, GENESIS_HASH.to_owned()));
-            heads.insert(chain.clone(), (head.0, head.1, false));
+
+    // Chain heads, locked (PostgreSQL) for the rest of the transaction.
+    let mut chains: Vec<String> = records.iter().map(AuditRecord::chain_id).collect();
+    chains.sort();
+    chains.dedup();
+    let mut heads: HashMap<String, (i64, String)> = HashMap::new();
+    for chunk in chains.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "SELECT chain_id, chain_seq, hash FROM audit_chain_heads WHERE chain_id IN {}{LOCK_HEAD}",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(c.clone());
         }
-        let head = heads.get_mut(&chain).expect("inserted above");
-        let table = record.table();
-        let values = record.values();
-        let seq = head.0 + 1;
-        let hash = record_hash(table, &chain, seq, &head.1, &values);
-        let mut q = sqlx::query(AssertSqlSafe(insert_sql(table)))
-            .bind(chain.clone())
-            .bind(seq)
-            .bind(head.1.clone())
-            .bind(hash.clone());
-        for v in values {
-            q = bind_value(q, v);
-        }
-        if q.execute(&mut *tx).await?.rows_affected() == 1 {
-            *head = (seq, hash, true);
-            out.inserted += 1;
-        } else {
-            out.duplicates += 1;
+        for row in q.fetch_all(&mut *tx).await? {
+            heads.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
         }
     }
-    for (chain, (seq, hash, advanced)) in heads {
-        if advanced {
-            sqlx::query(
-                "INSERT INTO audit_chain_heads (chain_id, chain_seq, hash) VALUES ($1, $2, $3) \
-                 ON CONFLICT (chain_id) DO UPDATE SET chain_seq = excluded.chain_seq, hash = excluded.hash",
-            )
-            .bind(chain)
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+
+    // Natural keys already stored (a replay, or a retry after a lost commit).
+    let mut stored: HashMap<&'static str, std::collections::HashSet<String>> = HashMap::new();
+    for table in schema::TABLES {
+        let keys: Vec<Vec<Value>> = records
+            .iter()
+            .filter(|r| std::ptr::eq(r.table(), table))
+            .map(|r| key_values(table, &r.values()))
+            .collect();
+        let set = stored.entry(table.name).or_default();
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {}",
+                table.key.join(", "),
+                table.name,
+                keys_condition(table.key, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for k in chunk.iter().flatten() {
+                q = bind_value(q, k.clone());
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let key: Vec<Value> = table
+                    .key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let ty = table.cols.iter().find(|c| c.0 == *k).expect("key is a column").1;
+                        Ok(match ty {
+                            ColType::I64 => Value::I64(row.try_get::<Option<i64>, _>(i)?),
+                            ColType::F64 => Value::F64(row.try_get::<Option<f64>, _>(i)?),
+                            ColType::Text => Value::Text(row.try_get::<Option<String>, _>(i)?),
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                set.insert(key_string(&key));
+            }
         }
+    }
+
+    // Chain the new records in order.
+    let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
+    let mut advanced: HashMap<String, (i64, String)> = HashMap::new();
+    for record in records {
+        let table = record.table();
+        let values = record.values();
+        let key = key_string(&key_values(table, &values));
+        if !stored.get_mut(table.name).expect("every table").insert(key) {
+            out.duplicates += 1;
+            continue;
+        }
+        let chain = record.chain_id();
+        let (head_seq, head_hash) = advanced
+            .get(&chain)
+            .or_else(|| heads.get(&chain))
+            .cloned()
+            .unwrap_or((-1, GENESIS_HASH.to_owned()));
+        let seq = head_seq + 1;
+        let hash = record_hash(table, &chain, seq, &head_hash, &values);
+        advanced.insert(chain.clone(), (seq, hash.clone()));
+        pending.push(Pending { table, chain, seq, prev: head_hash, hash, values });
+    }
+
+    // Insert, table by table (order within a transaction does not matter).
+    for table in schema::TABLES {
+        let rows: Vec<&Pending> = pending.iter().filter(|p| std::ptr::eq(p.table, table)).collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::query(AssertSqlSafe(insert_sql(table, chunk.len())));
+            for p in chunk {
+                q = q.bind(p.chain.clone()).bind(p.seq).bind(p.prev.clone()).bind(p.hash.clone());
+                for v in &p.values {
+                    q = bind_value(q, v.clone());
+                }
+            }
+            let n = q.execute(&mut *tx).await?.rows_affected();
+            if n != chunk.len() as u64 {
+                // Another writer stored some of these keys since we looked:
+                // give up the whole batch; the retry will skip them.
+                return Err(StoreError::ConcurrentWrite {
+                    table: table.name,
+                    rows: chunk.len() - n as usize,
+                });
+            }
+            out.inserted += chunk.len();
+        }
+    }
+
+    let advanced: Vec<(String, (i64, String))> = advanced.into_iter().collect();
+    for chunk in advanced.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| placeholders(1 + i * 3, 3)).collect();
+        let sql = format!(
+            "INSERT INTO audit_chain_heads (chain_id, chain_seq, hash) VALUES {} \
+             ON CONFLICT (chain_id) DO UPDATE SET chain_seq = excluded.chain_seq, hash = excluded.hash",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (chain, (seq, hash)) in chunk {
+            q = q.bind(chain.clone()).bind(*seq).bind(hash.clone());
+        }
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(out)

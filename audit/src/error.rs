@@ -35,4 +35,13 @@ pub enum StoreError {
         /// The column.
         column: &'static str,
     },
+    /// Another writer stored records of this batch while it was being
+    /// written; the batch was rolled back and can be retried.
+    #[error("{rows} rows of {table} were stored concurrently; batch rolled back")]
+    ConcurrentWrite {
+        /// The table.
+        table: &'static str,
+        /// How many rows.
+        rows: usize,
+    },
 }

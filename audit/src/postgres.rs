@@ -14,6 +14,13 @@ fn slot_condition(key: &str, value: &str) -> String {
     format!("(e.final_slots::jsonb ->> {key}) = {value}")
 }
 
+/// `(k1, k2) IN (VALUES ($1, $2), …)`: one index probe per tuple.
+fn keys_condition(key: &[&str], n: usize) -> String {
+    let w = key.len();
+    let tuples: Vec<String> = (0..n).map(|i| placeholders(1 + i * w, w)).collect();
+    format!("({}) IN (VALUES {})", key.join(", "), tuples.join(", "))
+}
+
 include!("backend_body.rs");
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");

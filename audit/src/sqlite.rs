@@ -17,6 +17,23 @@ fn slot_condition(key: &str, value: &str) -> String {
     format!("CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT) = {value}")
 }
 
+/// `(k1 = $1 AND k2 = $2) OR …`: SQLite probes the primary key per term,
+/// where a row-value `IN (VALUES …)` would scan the table.
+fn keys_condition(key: &[&str], n: usize) -> String {
+    let w = key.len();
+    let terms: Vec<String> = (0..n)
+        .map(|i| {
+            let eqs: Vec<String> = key
+                .iter()
+                .enumerate()
+                .map(|(j, k)| format!("{k} = ${}", 1 + i * w + j))
+                .collect();
+            format!("({})", eqs.join(" AND "))
+        })
+        .collect();
+    terms.join(" OR ")
+}
+
 include!("backend_body.rs");
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
