@@ -28,7 +28,7 @@ fn bind_value(q: Q<'_>, v: Value) -> Q<'_> {
 const ROWS_PER_INSERT: usize = 500;
 
 fn placeholders(first: usize, n: usize) -> String {
-    let p: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    let p: Vec<String> = (first..first + n).map(placeholder).collect();
     format!("({})", p.join(", "))
 }
 

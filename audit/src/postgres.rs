@@ -14,6 +14,10 @@ fn slot_condition(key: &str, value: &str) -> String {
     format!("(e.final_slots::jsonb ->> {key}) = {value}")
 }
 
+fn placeholder(i: usize) -> String {
+    format!("${i}")
+}
+
 /// `(k1, k2) IN (VALUES ($1, $2), …)`: one index probe per tuple.
 fn keys_condition(key: &[&str], n: usize) -> String {
     let w = key.len();

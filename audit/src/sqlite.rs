@@ -17,6 +17,13 @@ fn slot_condition(key: &str, value: &str) -> String {
     format!("CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT) = {value}")
 }
 
+/// Anonymous `?` in the wide batch statements (bound in order of
+/// appearance): sqlx resolves each `$N` through `sqlite3_bind_parameter_name`,
+/// a linear scan, which made a 10,000-parameter INSERT quadratic.
+fn placeholder(_i: usize) -> String {
+    "?".to_owned()
+}
+
 /// `(k1 = $1 AND k2 = $2) OR …`: SQLite probes the primary key per term,
 /// where a row-value `IN (VALUES …)` would scan the table.
 fn keys_condition(key: &[&str], n: usize) -> String {
@@ -26,7 +33,7 @@ fn keys_condition(key: &[&str], n: usize) -> String {
             let eqs: Vec<String> = key
                 .iter()
                 .enumerate()
-                .map(|(j, k)| format!("{k} = ${}", 1 + i * w + j))
+                .map(|(j, k)| format!("{k} = {}", placeholder(1 + i * w + j)))
                 .collect();
             format!("({})", eqs.join(" AND "))
         })
