@@ -1,0 +1,164 @@
+//! The store trait and the backend chosen from the URL scheme (STYLE.md 10).
+
+use crate::error::StoreError;
+use crate::pii::DatabaseUrl;
+use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Outcome, Turn};
+use crate::schema::{Table, Value};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// Which database is behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (production).
+    Postgres,
+    /// SQLite (the embedded default).
+    Sqlite,
+}
+
+/// What one [`AuditStore::append`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Records newly stored.
+    pub inserted: usize,
+    /// Records already present (same natural key): skipped, not re-chained.
+    pub duplicates: usize,
+}
+
+/// Filter and page for [`AuditStore::list_calls`]. All conditions are ANDed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallFilter {
+    /// Calls started at or after this (µs since epoch).
+    pub from_unix_us: Option<i64>,
+    /// Calls started before this (µs since epoch).
+    pub to_unix_us: Option<i64>,
+    /// Caller or called number equals this.
+    pub number: Option<String>,
+    /// Outcome equals this (only ended calls match).
+    pub outcome: Option<Outcome>,
+    /// Final slot `key` equals `value` (compared as text).
+    pub slot: Option<(String, String)>,
+    /// Page size; 0 means the default (50); capped at 1000.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+impl CallFilter {
+    /// The page size actually used.
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => 50,
+            n => n.min(1000),
+        }
+    }
+}
+
+/// A call in a listing: its start and, once ended, its end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallSummary {
+    /// The call start record.
+    pub call: Call,
+    /// The call end record, if the call has ended.
+    pub end: Option<CallEnd>,
+}
+
+/// One page of calls, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallPage {
+    /// The calls.
+    pub calls: Vec<CallSummary>,
+    /// Offset of the next page, if there may be one.
+    pub next_offset: Option<u64>,
+}
+
+/// Everything recorded about one call, turns and events in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallDetail {
+    /// The call start record.
+    pub call: Call,
+    /// The call end record, if the call has ended.
+    pub end: Option<CallEnd>,
+    /// Turns by `seq`.
+    pub turns: Vec<Turn>,
+    /// Events by `seq`.
+    pub events: Vec<Event>,
+}
+
+impl CallDetail {
+    /// The call as one JSON document (the export staff download).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A stored row with its chain columns, as verify reads it.
+#[derive(Clone, Debug)]
+pub struct ChainRow {
+    /// The table it was read from.
+    pub table: &'static Table,
+    /// Its chain.
+    pub chain_id: String,
+    /// Its position in the chain.
+    pub chain_seq: i64,
+    /// The stored hash of the previous record.
+    pub prev_hash: String,
+    /// The stored hash of this record.
+    pub hash: String,
+    /// Content columns in the table's order.
+    pub values: Vec<Value>,
+}
+
+/// The recorded last record of a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The chain.
+    pub chain_id: String,
+    /// Position of its last record.
+    pub chain_seq: i64,
+    /// Hash of its last record.
+    pub hash: String,
+}
+
+/// The audit log's storage. One implementation per database; pick one with
+/// [`connect`]. Records are only ever appended.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync + fmt::Debug {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Appends records in order, in one transaction, extending each record's
+    /// hash chain. A record whose natural key is already stored is skipped,
+    /// so replaying a batch is harmless.
+    async fn append(&self, records: &[AuditRecord]) -> Result<AppendOutcome, StoreError>;
+
+    /// Lists calls matching `filter`, newest first.
+    async fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError>;
+
+    /// One call with its turns and events, or `None` if unknown.
+    async fn get_call(&self, call_id: &CallId) -> Result<Option<CallDetail>, StoreError>;
+
+    /// Every chained row of every table, for [`crate::verify`].
+    async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError>;
+
+    /// The recorded head of every chain, for [`crate::verify`].
+    async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
+
+    /// Cheap round trip to the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the connection pool.
+    async fn close(&self);
+}
+
+/// Connects to the database named by `url` (`postgres://…`,
+/// `postgresql://…` or `sqlite://…`), runs the embedded migrations, and
+/// returns the store.
+pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn AuditStore>, StoreError> {
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(Arc::new(crate::postgres::PgStore::connect(url).await?)),
+        "sqlite" => Ok(Arc::new(crate::sqlite::SqliteStore::connect(url).await?)),
+        other => Err(StoreError::UnsupportedScheme(other.to_owned())),
+    }
+}
