@@ -220,7 +220,7 @@ async fn echo(mut spec: CallSpec) {
             if event == MediaEvent::MediaTimeout && !hung_up {
                 debug!(call = ?spec.call, "rtp timeout");
                 hung_up = true;
-                let _ = spec.commands.send(Command::Hangup(spec.call)).await;
+                let _ = spec.commands.send(Command::MediaTimeout(spec.call)).await;
             }
         }
     }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 use tracing::{debug, info, warn};
 
+use crate::audit_log::CallAudit;
 use crate::call::{self, CallSignal, CallSpec, PortPool};
 use crate::metrics::Metrics;
 use crate::routing::App;
@@ -22,13 +23,17 @@ use crate::tcp;
 /// What the rest of the gateway asks of the SIP loop.
 #[derive(Debug)]
 pub enum Command {
-    /// Hang a call up (the app is done, or its media timed out).
+    /// Hang a call up (the app is done).
     Hangup(crate::sip::endpoint::CallHandle),
+    /// The caller's RTP stopped: log it and hang up.
+    MediaTimeout(crate::sip::endpoint::CallHandle),
     /// Refuse new calls; stop once the calls in progress are over, or hang
     /// them up at the deadline.
     Drain {
         /// When to hang up what is still running.
         deadline: TokioInstant,
+        /// Answered once new INVITEs are being refused.
+        refusing: tokio::sync::oneshot::Sender<()>,
     },
 }
 
@@ -77,6 +82,8 @@ pub struct SipDriver {
     pub rtp_timeout: Duration,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The audit log of calls.
+    pub audit: CallAudit,
 }
 
 impl SipDriver {
@@ -112,10 +119,15 @@ impl SipDriver {
                 },
                 Some(command) = self.commands.recv() => match command {
                     Command::Hangup(call) => self.endpoint.hangup(clock.now(), call),
-                    Command::Drain { deadline } => {
+                    Command::MediaTimeout(call) => {
+                        self.audit.media_timeout(call);
+                        self.endpoint.hangup(clock.now(), call);
+                    }
+                    Command::Drain { deadline, refusing } => {
                         info!(calls = self.endpoint.active_calls(), "draining");
                         self.endpoint.set_draining(true);
                         drain_deadline = Some(deadline);
+                        let _ = refusing.send(());
                     }
                 },
                 _ = sleep_until_opt(next) => self.endpoint.handle_timeout(clock.now()),
@@ -175,8 +187,17 @@ impl SipDriver {
     fn on_event(&mut self, clock: &Clock, event: Event, calls: &mut Calls) {
         match event {
             Event::IncomingCall {
-                call, app, media, ..
+                call,
+                app,
+                media,
+                trunk,
+                from,
+                to_user,
+                call_id,
+                route,
             } => {
+                self.audit
+                    .incoming(call, &trunk, &from, &to_user, &route, app, &call_id);
                 let start = Start { call, app, media };
                 if !self.start_call(clock, &start, calls) {
                     // A port may be on its way back from a call that just
@@ -188,12 +209,14 @@ impl SipDriver {
                 }
             }
             Event::Media { call, media } => {
+                self.audit.media(call, media.codec.encoding_name());
                 if let Some(tx) = calls.running.get(&call) {
                     let _ = tx.send(CallSignal::Media(media));
                 }
             }
             Event::Ended { call, reason } => {
                 debug!(?call, ?reason, "call ended");
+                self.audit.ended(call, reason);
                 calls.waiting.retain(|w| w.start.call != call);
                 if let Some(tx) = calls.running.remove(&call) {
                     let _ = tx.send(CallSignal::Ended);

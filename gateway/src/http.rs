@@ -3,9 +3,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
@@ -20,13 +23,33 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
 }
 
-/// The router.
-pub fn router(state: HttpState) -> Router {
+/// The router: health and metrics for anyone who can reach the listener,
+/// and the audit API (`/api/v1/…`) for loopback clients only until staff
+/// sign-in exists.
+pub fn router(state: HttpState, store: Arc<dyn echo_audit::AuditStore>) -> Router {
+    let api = echo_audit::api::router(store).layer(middleware::from_fn(loopback_only));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(api)
+}
+
+async fn loopback_only(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if peer.ip().is_loopback() {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "the audit API answers on loopback only until staff sign-in exists\n",
+        )
+            .into_response()
+    }
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {

@@ -11,6 +11,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod audit_log;
 pub mod call;
 pub mod config;
 pub mod driver;

@@ -45,12 +45,41 @@ enum Cmd {
         #[arg(long, value_name = "URL")]
         scheduler_url: Option<String>,
     },
+    /// Create or update the audit database's schema (also done by `serve`).
+    Migrate {
+        /// TOML configuration (for `database.url`; ECHO_DATABASE_URL wins).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
     /// Check a configuration and print it as the gateway would use it.
     CheckConfig {
         /// TOML configuration.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute every hash chain; report the first record that was
+    /// altered, inserted or deleted, and exit 1 if there is one.
+    Verify {
+        /// TOML configuration (for `database.url`; ECHO_DATABASE_URL wins).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -72,11 +101,45 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Serve { config } => {
             let config = load(config.as_ref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            runtime.block_on(echo_gateway::server::serve(config))?;
+            runtime()?.block_on(echo_gateway::server::serve(config))?;
+            Ok(())
+        }
+        Cmd::Migrate { config } => {
+            let config = load(config.as_ref())?;
+            runtime()?.block_on(async {
+                let store = echo_gateway::server::open_store(&config).await?;
+                store.close().await;
+                anyhow::Ok(())
+            })?;
+            println!("audit database is up to date");
+            Ok(())
+        }
+        Cmd::Audit {
+            command: AuditCmd::Verify { config },
+        } => {
+            let config = load(config.as_ref())?;
+            let report = runtime()?.block_on(async {
+                let store = echo_gateway::server::open_store(&config).await?;
+                let report = echo_audit::verify(store.as_ref()).await;
+                store.close().await;
+                anyhow::Ok(report?)
+            })?;
+            if let Some(first) = report.findings.first() {
+                println!(
+                    "BROKEN: {} finding(s) in {} chains of {} records; first: {first}",
+                    report.findings.len(),
+                    report.chains,
+                    report.records
+                );
+                for finding in &report.findings {
+                    eprintln!("  {finding}");
+                }
+                std::process::exit(1);
+            }
+            println!(
+                "verified: {} chains, {} records, no alteration",
+                report.chains, report.records
+            );
             Ok(())
         }
         Cmd::Chat {

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::info;
 
+use crate::audit_log::CallAudit;
 use crate::call::PortPool;
 use crate::config::{Config, Host};
 use crate::driver::{Command, SipDriver};
@@ -32,6 +33,40 @@ pub enum StartError {
         /// The reason.
         source: std::io::Error,
     },
+    /// The audit database could not be opened or migrated.
+    #[error("audit database {url}: {source}")]
+    Database {
+        /// The URL, password hidden.
+        url: String,
+        /// The reason.
+        source: echo_audit::StoreError,
+    },
+    /// The audit spool file could not be opened.
+    #[error("audit spool {path}: {source}")]
+    Spool {
+        /// Its path.
+        path: String,
+        /// The reason.
+        source: echo_audit::SpoolError,
+    },
+}
+
+/// Where records wait while the database is away (`ECHO_AUDIT_SPOOL`).
+pub fn spool_path() -> std::path::PathBuf {
+    std::env::var_os("ECHO_AUDIT_SPOOL")
+        .map(Into::into)
+        .unwrap_or_else(|| "echo-audit.spool".into())
+}
+
+/// Opens the audit store named by the configuration (migrations run).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn echo_audit::AuditStore>, StartError> {
+    let url = echo_audit::DatabaseUrl::new(config.database.url.expose());
+    echo_audit::connect(&url)
+        .await
+        .map_err(|source| StartError::Database {
+            url: url.redacted(),
+            source,
+        })
 }
 
 /// Runs the gateway until SIGTERM or SIGINT has drained it.
@@ -49,6 +84,20 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let http = TcpListener::bind(config.http.listen)
         .await
         .map_err(bind_err("HTTP", config.http.listen))?;
+
+    let store = open_store(&config).await?;
+    let spool = spool_path();
+    let (audit, _writer) =
+        echo_audit::AuditWriter::spawn(store.clone(), echo_audit::WriterConfig::new(&spool))
+            .map_err(|source| StartError::Spool {
+                path: spool.display().to_string(),
+                source,
+            })?;
+    info!(
+        database = %echo_audit::DatabaseUrl::new(config.database.url.expose()).redacted(),
+        spool = %spool.display(),
+        "audit log open"
+    );
 
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
@@ -90,31 +139,44 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         media_ip,
         rtp_timeout: config.rtp.timeout,
         metrics: metrics.clone(),
+        audit: CallAudit::new(Some(audit.clone())),
     };
 
     tokio::spawn(crate::tcp::accept_loop(tcp, inbound_tx, metrics.clone()));
     let http_addr = http
         .local_addr()
         .map_err(bind_err("HTTP", config.http.listen))?;
-    let app = router(HttpState {
-        registry: Arc::new(registry),
-        ready: ready.clone(),
-    });
+    let app = router(
+        HttpState {
+            registry: Arc::new(registry),
+            ready: ready.clone(),
+        },
+        store.clone(),
+    );
     tokio::spawn(async move {
-        let _ = axum::serve(http, app).await;
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(http, service).await;
     });
     let sip = tokio::spawn(driver.run());
     ready.store(true, Ordering::Relaxed);
     info!(sip = %sip_addr, http = %http_addr, rtp = %format!("{low}-{high}"), "echo-gateway listening (UDP and TCP)");
 
     shutdown_signal().await;
-    ready.store(false, Ordering::Relaxed);
     let drain = config.limits.drain_timeout;
     info!(timeout = ?drain, "SIGTERM: draining");
     let deadline = tokio::time::Instant::now() + drain;
-    let _ = commands_tx.send(Command::Drain { deadline }).await;
+    let (refusing, refused) = tokio::sync::oneshot::channel();
+    let _ = commands_tx
+        .send(Command::Drain { deadline, refusing })
+        .await;
+    // /readyz turns 503 once INVITEs are really refused, so a load
+    // balancer that sees it can trust it.
+    let _ = refused.await;
+    ready.store(false, Ordering::Relaxed);
     // BYE transactions get a little time past the deadline to finish.
     let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), sip).await;
+    // What the last calls wrote reaches the database (or the spool).
+    let _ = tokio::time::timeout(Duration::from_secs(5), audit.flush()).await;
     info!("stopped");
     Ok(())
 }

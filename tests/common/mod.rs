@@ -254,6 +254,8 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
 pub struct GatewayConfig {
     /// Extra TOML appended verbatim (more `[[trunks]]`, `[[routes]]`, …).
     pub extra: String,
+    /// `database.url`; by default an SQLite file in the gateway's temp dir.
+    pub database_url: Option<String>,
     /// Include the default `open` trunk allowing 127.0.0.1/32.
     pub open_trunk: bool,
     /// Include the `ring*` route that rings for a minute.
@@ -268,6 +270,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             extra: String::new(),
+            database_url: None,
             open_trunk: true,
             ring_route: true,
             rtp_timeout_secs: 30,
@@ -325,6 +328,9 @@ impl Gateway {
              [limits]\ndrain_timeout_secs = {}\n\n",
             rtp.0, rtp.1, cfg.rtp_timeout_secs, cfg.drain_timeout_secs
         );
+        if let Some(url) = &cfg.database_url {
+            let _ = write!(toml, "[database]\nurl = \"{url}\"\n\n");
+        }
         if cfg.open_trunk {
             toml.push_str(
                 "[[trunks]]\nname = \"open\"\nallow = [\"127.0.0.1/32\"]\nmax_calls = 100\nmax_cps = 1000\n\n",

@@ -69,6 +69,8 @@ impl EndReason {
 /// What the endpoint tells the call layer.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// A few events per call, moved once each: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A new INVITE passed every check: the driver must `accept` it with a
     /// local RTP address, or `reject` it.
@@ -79,6 +81,8 @@ pub enum Event {
         app: App,
         /// The route's media settings.
         media: echo_media::MediaSettings,
+        /// The route's pattern, as configured.
+        route: String,
         /// The trunk it came from.
         trunk: String,
         /// The From URI.
@@ -735,6 +739,7 @@ impl SipEndpoint {
             return;
         };
         let (app, answer_delay, media_settings) = (route.app, route.answer_delay, route.media);
+        let route_name = route.pattern.to_string();
         if let Some(code) = body_problem(&req) {
             self.reject_invite(now, ctx, &req, code, accept_sdp(code));
             return;
@@ -829,6 +834,7 @@ impl SipEndpoint {
             call,
             app,
             media: media_settings,
+            route: route_name,
             trunk: self.trunks.name(trunk).to_owned(),
             from: message::addr_uri(&remote).to_owned(),
             to_user,

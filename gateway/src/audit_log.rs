@@ -1,0 +1,169 @@
+//! What the SIP loop writes to the audit log about each call: the call when
+//! its media is agreed, its events as they happen, and its end. Records go
+//! to the [`AuditHandle`] (a bounded channel to the batching writer, which
+//! spools to disk while the database is away); nothing here waits.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use echo_audit::{
+    AuditHandle, AuditRecord, Call, CallEnd, CallId, Event, EventKind, HangupBy, Outcome, Pii,
+};
+use tracing::warn;
+
+use crate::routing::App;
+use crate::sip::endpoint::{CallHandle, EndReason};
+
+/// A call as the audit log follows it.
+struct Followed {
+    record: Call,
+    started: Instant,
+    written: bool,
+    answered_unix_us: Option<i64>,
+    next_event: i64,
+    timed_out: bool,
+}
+
+/// The audit side of the calls in progress.
+pub struct CallAudit {
+    handle: Option<AuditHandle>,
+    calls: HashMap<CallHandle, Followed>,
+}
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl CallAudit {
+    /// Follows calls into `handle`; `None` keeps no log (tests of the SIP
+    /// layer alone).
+    pub fn new(handle: Option<AuditHandle>) -> Self {
+        CallAudit {
+            handle,
+            calls: HashMap::new(),
+        }
+    }
+
+    fn send(&self, record: impl Into<AuditRecord>) {
+        if let Some(handle) = &self.handle {
+            if !handle.record(record.into()) {
+                warn!("audit writer refused a record (channel full or closed)");
+            }
+        }
+    }
+
+    /// An INVITE was accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn incoming(
+        &mut self,
+        call: CallHandle,
+        trunk: &str,
+        from: &str,
+        to_user: &str,
+        route: &str,
+        app: App,
+        sip_call_id: &str,
+    ) {
+        let record = Call {
+            call_id: CallId::random(),
+            trunk: trunk.to_owned(),
+            caller: Pii(from.to_owned()),
+            called: Pii(to_user.to_owned()),
+            route: route.to_owned(),
+            app: app.as_str().to_owned(),
+            sip_call_id: sip_call_id.to_owned(),
+            codec: String::new(),
+            started_unix_us: unix_us(),
+        };
+        self.calls.insert(
+            call,
+            Followed {
+                record,
+                started: Instant::now(),
+                written: false,
+                answered_unix_us: None,
+                next_event: 0,
+                timed_out: false,
+            },
+        );
+    }
+
+    /// Media was agreed: the call is written (with its codec) on the first
+    /// time, and `Answered` logged.
+    pub fn media(&mut self, call: CallHandle, codec: &str) {
+        let Some(f) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if f.written {
+            return;
+        }
+        f.written = true;
+        f.record.codec = codec.to_owned();
+        f.answered_unix_us = Some(unix_us());
+        let record = f.record.clone();
+        self.send(record);
+        self.event(call, EventKind::Answered, serde_json::json!({}));
+    }
+
+    /// A point event in a call.
+    pub fn event(&mut self, call: CallHandle, kind: EventKind, detail: serde_json::Value) {
+        let Some(f) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !f.written {
+            return;
+        }
+        let event = Event {
+            call_id: f.record.call_id.clone(),
+            seq: f.next_event,
+            at_us: f.started.elapsed().as_micros() as i64,
+            kind,
+            detail: Pii(detail),
+        };
+        f.next_event += 1;
+        self.send(event);
+    }
+
+    /// The call ended.
+    pub fn ended(&mut self, call: CallHandle, reason: EndReason) {
+        let Some(mut f) = self.calls.remove(&call) else {
+            return;
+        };
+        if !f.written {
+            // Never answered: the call is logged with its end all the same.
+            f.written = true;
+            self.send(f.record.clone());
+        }
+        // The echo app completes no task: a call the caller ends is
+        // `abandoned`; one the gateway ends for a fault is `failed`.
+        let (hangup_by, sip_code, outcome) = match reason {
+            _ if f.timed_out => (HangupBy::System, None, Outcome::Failed),
+            EndReason::RemoteBye => (HangupBy::Caller, None, Outcome::Abandoned),
+            EndReason::Cancelled => (HangupBy::Caller, Some(487), Outcome::Abandoned),
+            EndReason::LocalBye => (HangupBy::Bot, None, Outcome::Abandoned),
+            EndReason::Rejected(code) => (HangupBy::System, Some(i64::from(code)), Outcome::Failed),
+            EndReason::NoAck => (HangupBy::System, None, Outcome::Failed),
+        };
+        self.send(CallEnd {
+            call_id: f.record.call_id.clone(),
+            answered_unix_us: f.answered_unix_us,
+            ended_unix_us: unix_us(),
+            hangup_by,
+            sip_code,
+            transfer_target: None,
+            outcome,
+            final_slots: Pii(serde_json::json!({})),
+        });
+    }
+
+    /// Marks that Echo hung up because the caller's media stopped, so the
+    /// end is logged as such.
+    pub fn media_timeout(&mut self, call: CallHandle) {
+        self.event(call, EventKind::MediaTimeout, serde_json::json!({}));
+        if let Some(f) = self.calls.get_mut(&call) {
+            f.timed_out = true;
+        }
+    }
+}
