@@ -99,6 +99,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         "audit log open"
     );
 
+    report_vad();
+
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -214,4 +216,19 @@ fn advertised_ip(config: &Config) -> IpAddr {
         .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Says at start which VAD the media engine has: Silero (through ONNX
+/// Runtime, from `ECHO_MODELS_DIR`, default `./models`) or the gate alone.
+fn report_vad() {
+    let dir = std::env::var_os("ECHO_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "models".into());
+    match echo_media::vad::SileroVad::load_dir(&dir) {
+        Ok(_) => info!(models = %dir.display(), "VAD: gate + Silero (ONNX Runtime)"),
+        Err(e) => tracing::warn!(
+            models = %dir.display(),
+            "VAD: the gate alone ({e}); run scripts/fetch-models.sh or set ECHO_MODELS_DIR for Silero"
+        ),
+    }
 }
