@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::driver::Command;
+use crate::driver::{sleep_until_opt, Command};
 use crate::metrics::{DirectionLabel, Metrics};
 use crate::routing::App;
 use crate::sip::endpoint::CallHandle;
@@ -229,12 +229,5 @@ async fn echo(mut spec: CallSpec) {
         spec.metrics
             .rtp_invalid
             .inc_by(stats.invalid + stats.unexpected_source);
-    }
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

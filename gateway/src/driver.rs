@@ -317,7 +317,9 @@ impl Clock {
     }
 }
 
-async fn sleep_until_opt(at: Option<TokioInstant>) {
+/// Sleeps until `at`, or forever when there is no deadline (a `select!`
+/// branch that never fires).
+pub(crate) async fn sleep_until_opt(at: Option<TokioInstant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

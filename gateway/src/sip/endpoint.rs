@@ -503,7 +503,7 @@ impl SipEndpoint {
             .map(str::to_owned);
         match (method.as_str(), to_tag) {
             ("CANCEL", _) => self.on_cancel(now, &ctx, &req),
-            (_, Some(tag)) => self.on_in_dialog(now, &ctx, &req, &method, &tag),
+            (_, Some(_)) => self.on_in_dialog(now, &ctx, &req, &method),
             ("OPTIONS", None) => {
                 if self.trunks.match_source(flow.remote.ip()).is_none() {
                     self.respond(now, &ctx, &req, 403, None, Vec::new(), None);
@@ -600,14 +600,7 @@ impl SipEndpoint {
         }
     }
 
-    fn on_in_dialog(
-        &mut self,
-        now: Instant,
-        ctx: &RequestContext,
-        req: &Request,
-        method: &str,
-        _tag: &str,
-    ) {
+    fn on_in_dialog(&mut self, now: Instant, ctx: &RequestContext, req: &Request, method: &str) {
         let Some(call) = self.dialog_of(req) else {
             self.respond(now, ctx, req, 481, None, Vec::new(), None);
             return;
