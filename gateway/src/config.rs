@@ -1135,7 +1135,13 @@ fn route_media(
         2000,
         media.barge_in_min,
     )?;
-    media.pause = ms("pause_ms", route.pause_ms, 0, 5000, Duration::from_millis(200))?;
+    media.pause = ms(
+        "pause_ms",
+        route.pause_ms,
+        0,
+        5000,
+        Duration::from_millis(200),
+    )?;
     if media.pause >= media.silence {
         // A pause as long as the silence is the end itself: no speculation.
         media.pause = Duration::ZERO;

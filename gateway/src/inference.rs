@@ -89,10 +89,7 @@ impl InferencePool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
-        self.shared
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `job` for the call `owner` and waits for its result.
@@ -130,7 +127,10 @@ impl InferencePool {
             q.ring.push_back(owner);
         }
         q.depth += 1;
-        self.shared.metrics.inference_queue_depth.set(q.depth as i64);
+        self.shared
+            .metrics
+            .inference_queue_depth
+            .set(q.depth as i64);
         drop(q);
         self.shared.ready.notify_one();
         Ok(())

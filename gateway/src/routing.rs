@@ -737,6 +737,9 @@ mod tests {
         assert_eq!("echo".parse::<App>(), Ok(App::Echo));
         assert_eq!(App::Echo.to_string(), "echo");
         let err = "clinc".parse::<App>().unwrap_err();
-        assert_eq!(err.to_string(), r#"unknown app "clinc" (known: echo, clinic)"#);
+        assert_eq!(
+            err.to_string(),
+            r#"unknown app "clinc" (known: echo, clinic)"#
+        );
     }
 }

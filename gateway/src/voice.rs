@@ -67,7 +67,10 @@ pub struct VoiceShared {
 impl std::fmt::Debug for VoiceShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VoiceShared")
-            .field("recognizer", &self.recognizer.as_ref().map(|r| r.name().to_owned()))
+            .field(
+                "recognizer",
+                &self.recognizer.as_ref().map(|r| r.name().to_owned()),
+            )
             .field("synthesizer", &self.synthesizer.name())
             .field("pool", &self.pool)
             .finish_non_exhaustive()
@@ -961,7 +964,11 @@ impl VoiceCall {
             return;
         }
         self.hung_up = true;
-        let _ = self.spec.commands.send(Command::Hangup(self.spec.call)).await;
+        let _ = self
+            .spec
+            .commands
+            .send(Command::Hangup(self.spec.call))
+            .await;
     }
 }
 

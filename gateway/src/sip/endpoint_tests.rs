@@ -762,7 +762,8 @@ fn refer_goes_in_the_dialog_and_its_answer_is_reported() {
     let (call, ok) = sim.establish("r1");
     sim.events();
     sim.send(&in_dialog("ACK", &ok, 1, "rack1", None));
-    sim.endpoint.refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
     let sent = sim.sent();
     assert_eq!(sent.len(), 1);
     let refer = &sent[0];
@@ -775,23 +776,18 @@ fn refer_goes_in_the_dialog_and_its_answer_is_reported() {
     assert!(refer.contains("To: <sip:alice@127.0.0.1>;tag=a1"));
     assert!(refer.contains(" REFER\r\n"), "CSeq method");
     sim.send(&reply_to(refer, "202 Accepted"));
-    assert_eq!(
-        sim.events(),
-        vec![Event::ReferAnswered { call, code: 202 }]
-    );
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 202 }]);
     // The transferee's NOTIFY is answered; the call stays up.
     sim.send(&in_dialog("NOTIFY", &ok, 2, "rnotify", None));
     assert_eq!(statuses(&sim.sent()), vec![200]);
     assert_eq!(sim.endpoint.active_calls(), 1);
 
     // A refused REFER is reported too, and the call can still end with BYE.
-    sim.endpoint.refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
     let refer = sim.sent().remove(0);
     sim.send(&reply_to(&refer, "405 Method Not Allowed"));
-    assert_eq!(
-        sim.events(),
-        vec![Event::ReferAnswered { call, code: 405 }]
-    );
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 405 }]);
     sim.endpoint.hangup(sim.now, call);
     let bye = sim.sent().remove(0);
     assert!(bye.starts_with("BYE "), "{bye}");
@@ -811,11 +807,9 @@ fn unanswered_refer_is_reported_as_408() {
     let (call, ok) = sim.establish("r2");
     sim.events();
     sim.send(&in_dialog("ACK", &ok, 1, "rack2", None));
-    sim.endpoint.refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
     sim.sent();
     sim.advance(Duration::from_secs(33));
-    assert_eq!(
-        sim.events(),
-        vec![Event::ReferAnswered { call, code: 408 }]
-    );
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 408 }]);
 }
