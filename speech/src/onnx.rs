@@ -28,6 +28,9 @@ static RUNTIME_INIT: Mutex<()> = Mutex::new(());
 /// environment without this function.
 pub fn ensure_ort(lib_path: &Path) -> Result<&'static Environment, SpeechError> {
     let _guard = RUNTIME_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    // "models/x" and "/work/models/x" are the same library.
+    let canonical = std::fs::canonicalize(lib_path);
+    let lib_path = canonical.as_deref().unwrap_or(lib_path);
     if let Some((loaded, env)) = RUNTIME.get() {
         return if loaded == lib_path {
             Ok(env)

@@ -5,10 +5,13 @@
 //! `Session::run` takes `&mut self` in ort rc.15, so the synthesiser holds a
 //! small pool of sessions (two by default, one intra-op thread each): two
 //! calls speak in parallel on two cores, a third waits for a free session.
+//! The first session loads before [`PiperSynthesizer::load`] returns, the
+//! others in a background thread.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use ort::session::Session;
 use ort::value::Tensor;
@@ -99,7 +102,7 @@ pub struct PiperSynthesizer {
     scales: [f32; 3],
     multi_speaker: bool,
     phoneme_ids: HashMap<char, Vec<i64>>,
-    pool: SessionPool,
+    pool: Arc<SessionPool>,
 }
 
 impl std::fmt::Debug for PiperSynthesizer {
@@ -107,7 +110,7 @@ impl std::fmt::Debug for PiperSynthesizer {
         f.debug_struct("PiperSynthesizer")
             .field("name", &self.name)
             .field("sample_rate", &self.sample_rate)
-            .field("sessions", &self.pool.size)
+            .field("sessions", &self.sessions())
             .finish_non_exhaustive()
     }
 }
@@ -148,22 +151,35 @@ impl PiperSynthesizer {
             None => default_ort_library(onnx_path),
         };
         let env = ensure_ort(&ort_library)?;
-        let size = options.sessions.max(1);
-        // Sessions load in parallel: each takes seconds, mostly one core.
-        let sessions: Vec<Result<Session, SpeechError>> = std::thread::scope(|scope| {
-            let loaders: Vec<_> = (0..size)
-                .map(|_| scope.spawn(|| load_session(env, onnx_path)))
-                .collect();
-            loaders
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(SpeechError::engine(ENGINE, "session loader panicked"))
-                    })
-                })
-                .collect()
+        // One session before returning, the others in the background: each
+        // takes seconds (3–4 s here, under load), and loading them side by
+        // side was slower than one after the other on two busy cores.
+        let first = load_session(env, onnx_path)?;
+        let pool = Arc::new(SessionPool {
+            size: options.sessions.max(1),
+            free: Mutex::new(vec![first]),
+            loaded: AtomicUsize::new(1),
+            returned: Condvar::new(),
         });
-        let sessions = sessions.into_iter().collect::<Result<Vec<_>, _>>()?;
+        if pool.size > 1 {
+            let (pool, model) = (Arc::clone(&pool), onnx_path.to_path_buf());
+            let spawned = std::thread::Builder::new()
+                .name("piper-load".into())
+                .spawn(move || {
+                    for _ in 1..pool.size {
+                        // A failure here leaves the pool smaller, not broken:
+                        // the first session already loaded from this file.
+                        let Ok(session) = load_session(env, &model) else {
+                            break;
+                        };
+                        pool.put(session);
+                        pool.loaded.fetch_add(1, Ordering::Release);
+                    }
+                });
+            if let Err(e) = spawned {
+                return Err(SpeechError::engine(ENGINE, e));
+            }
+        }
 
         let name = onnx_path
             .file_stem()
@@ -180,12 +196,14 @@ impl PiperSynthesizer {
             scales: [i.noise_scale, i.length_scale, i.noise_w],
             multi_speaker: config.num_speakers > 1,
             phoneme_ids,
-            pool: SessionPool {
-                size,
-                free: Mutex::new(sessions),
-                returned: Condvar::new(),
-            },
+            pool,
         })
+    }
+
+    /// Sessions loaded so far: one when [`load`](Self::load) returns, up to
+    /// [`PiperOptions::sessions`] once the background loader is done.
+    pub fn sessions(&self) -> usize {
+        self.pool.loaded.load(Ordering::Acquire)
     }
 
     /// The ids for one sentence's IPA: `^ _`, each phoneme followed by `_`,
@@ -275,12 +293,23 @@ impl Synthesizer for PiperSynthesizer {
 
 /// Sessions waiting for work; [`SessionPool::take`] blocks until one is free.
 struct SessionPool {
+    /// How many it will hold once all are loaded.
     size: usize,
     free: Mutex<Vec<Session>>,
+    /// How many are loaded (free or on loan).
+    loaded: AtomicUsize,
     returned: Condvar,
 }
 
 impl SessionPool {
+    fn put(&self, session: Session) {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(session);
+        self.returned.notify_one();
+    }
+
     fn take(&self) -> PooledSession<'_> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -317,12 +346,7 @@ impl std::ops::DerefMut for PooledSession<'_> {
 impl Drop for PooledSession<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.pool
-                .free
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(session);
-            self.pool.returned.notify_one();
+            self.pool.put(session);
         }
     }
 }

@@ -115,3 +115,17 @@ fn phonemize_gives_ipa_per_sentence_with_punctuation() {
     assert!(ipa[0].contains(',') && ipa[0].ends_with('.'), "{ipa:?}");
     assert!(ipa[1].ends_with('?'), "{ipa:?}");
 }
+
+#[test]
+fn piper_serves_two_calls_at_once() {
+    let piper = piper();
+    let texts = ["Which doctor would you like to see?", "Thanks. Goodbye."];
+    let lengths: Vec<usize> = std::thread::scope(|scope| {
+        let calls: Vec<_> = texts
+            .iter()
+            .map(|&text| scope.spawn(move || chunks(piper, text).concat().len()))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(lengths.iter().all(|&n| n > 22_050 / 2), "{lengths:?}");
+}
