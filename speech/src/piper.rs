@@ -151,9 +151,9 @@ impl PiperSynthesizer {
             None => default_ort_library(onnx_path),
         };
         let env = ensure_ort(&ort_library)?;
-        // One session before returning, the others in the background: each
-        // takes seconds (3–4 s here, under load), and loading them side by
-        // side was slower than one after the other on two busy cores.
+        // One session before returning, the others in the background: one
+        // takes 3–5 s here (two side by side took 8 s), and the gateway can
+        // take its first call with one.
         let first = load_session(env, onnx_path)?;
         let pool = Arc::new(SessionPool {
             size: options.sessions.max(1),
@@ -172,8 +172,8 @@ impl PiperSynthesizer {
                         let Ok(session) = load_session(env, &model) else {
                             break;
                         };
-                        pool.put(session);
                         pool.loaded.fetch_add(1, Ordering::Release);
+                        pool.put(session);
                     }
                 });
             if let Err(e) = spawned {
@@ -204,24 +204,6 @@ impl PiperSynthesizer {
     /// [`PiperOptions::sessions`] once the background loader is done.
     pub fn sessions(&self) -> usize {
         self.pool.loaded.load(Ordering::Acquire)
-    }
-
-    /// The ids for one sentence's IPA: `^ _`, each phoneme followed by `_`,
-    /// then `$` (as piper-phonemize builds them for training). Phonemes the
-    /// voice does not know are left out.
-    fn ids(&self, ipa: &str) -> Vec<i64> {
-        let mut ids = Vec::with_capacity(2 * ipa.len() + 3);
-        let pad = &self.phoneme_ids[&PAD];
-        ids.extend_from_slice(&self.phoneme_ids[&BOS]);
-        ids.extend_from_slice(pad);
-        for c in ipa.chars() {
-            if let Some(id) = self.phoneme_ids.get(&c) {
-                ids.extend_from_slice(id);
-                ids.extend_from_slice(pad);
-            }
-        }
-        ids.extend_from_slice(&self.phoneme_ids[&EOS]);
-        ids
     }
 
     /// One sentence's audio.
@@ -271,7 +253,7 @@ impl Synthesizer for PiperSynthesizer {
         let mut first = true;
         for sentence in crate::sentences(text) {
             for ipa in crate::espeak::phonemize(sentence, &self.espeak_voice)? {
-                let mut audio = self.infer(self.ids(&ipa))?;
+                let mut audio = self.infer(phoneme_ids(&self.phoneme_ids, &ipa))?;
                 if audio.is_empty() {
                     continue;
                 }
@@ -365,6 +347,24 @@ fn load_session(env: &ort::environment::Environment, model: &Path) -> Result<Ses
         .map_err(|e| SpeechError::engine(ENGINE, format!("{}: {e}", model.display())))
 }
 
+/// The ids for one sentence's IPA: `^ _`, each phoneme followed by `_`,
+/// then `$` (as piper-phonemize builds them for training). Phonemes the
+/// voice does not know are left out.
+fn phoneme_ids(map: &HashMap<char, Vec<i64>>, ipa: &str) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(2 * ipa.len() + 3);
+    let pad = &map[&PAD];
+    ids.extend_from_slice(&map[&BOS]);
+    ids.extend_from_slice(pad);
+    for c in ipa.chars() {
+        if let Some(id) = map.get(&c) {
+            ids.extend_from_slice(id);
+            ids.extend_from_slice(pad);
+        }
+    }
+    ids.extend_from_slice(&map[&EOS]);
+    ids
+}
+
 /// `$ORT_DYLIB_PATH`, else the library in the folder above the model's.
 fn default_ort_library(onnx_path: &Path) -> PathBuf {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
@@ -404,4 +404,50 @@ fn phoneme_id_map(raw: HashMap<String, Vec<i64>>) -> Result<HashMap<char, Vec<i6
         }
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> HashMap<char, Vec<i64>> {
+        [
+            ('_', 0),
+            ('^', 1),
+            ('$', 2),
+            (' ', 3),
+            (',', 8),
+            ('a', 14),
+            ('ˈ', 120),
+        ]
+        .into_iter()
+        .map(|(c, id)| (c, vec![id]))
+        .collect()
+    }
+
+    #[test]
+    fn ids_intersperse_pad_between_bos_and_eos() {
+        for (ipa, ids) in [
+            ("", vec![1, 0, 2]),
+            ("ˈa", vec![1, 0, 120, 0, 14, 0, 2]),
+            ("a, a", vec![1, 0, 14, 0, 8, 0, 3, 0, 14, 0, 2]),
+            // Unknown phonemes are dropped, not guessed.
+            ("aʘ", vec![1, 0, 14, 0, 2]),
+        ] {
+            assert_eq!(phoneme_ids(&map(), ipa), ids, "{ipa:?}");
+        }
+    }
+
+    #[test]
+    fn id_map_needs_pad_bos_eos_and_single_characters() {
+        let raw = |pairs: &[(&str, i64)]| {
+            pairs
+                .iter()
+                .map(|&(p, id)| (p.to_owned(), vec![id]))
+                .collect::<HashMap<_, _>>()
+        };
+        assert!(phoneme_id_map(raw(&[("_", 0), ("^", 1), ("$", 2)])).is_ok());
+        assert!(phoneme_id_map(raw(&[("_", 0), ("^", 1)])).is_err());
+        assert!(phoneme_id_map(raw(&[("_", 0), ("^", 1), ("$", 2), ("ab", 3)])).is_err());
+    }
 }
