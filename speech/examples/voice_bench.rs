@@ -34,16 +34,19 @@ struct Run {
     first_audio: Duration,
     total: Duration,
     audio_secs: f64,
+    peak: i16,
 }
 
 fn speak(voice: &dyn Synthesizer, text: &str) -> Run {
     let start = Instant::now();
     let mut first_audio = None;
     let mut samples = 0usize;
+    let mut peak = 0i16;
     voice
         .synthesize(text, &mut |pcm| {
             first_audio.get_or_insert_with(|| start.elapsed());
             samples += pcm.len();
+            peak = pcm.iter().fold(peak, |p, &s| p.max(s.saturating_abs()));
             true
         })
         .expect("synthesis");
@@ -52,6 +55,7 @@ fn speak(voice: &dyn Synthesizer, text: &str) -> Run {
         first_audio: first_audio.unwrap_or(total),
         total,
         audio_secs: samples as f64 / f64::from(voice.sample_rate()),
+        peak,
     }
 }
 
@@ -76,11 +80,12 @@ fn report(voice: &dyn Synthesizer) {
     let runs: Vec<Run> = REPLIES.iter().map(|text| speak(voice, text)).collect();
     for (text, run) in REPLIES.iter().zip(&runs) {
         println!(
-            "  first {:>5.0} ms  total {:>5.0} ms  audio {:>5.2} s  rtf {:.3}  {text}",
+            "  first {:>5.0} ms  total {:>5.0} ms  audio {:>5.2} s  rtf {:.3}  peak {:>5}  {text}",
             ms(run.first_audio),
             ms(run.total),
             run.audio_secs,
-            run.total.as_secs_f64() / run.audio_secs
+            run.total.as_secs_f64() / run.audio_secs,
+            run.peak
         );
     }
     let mut first: Vec<f64> = runs.iter().map(|r| ms(r.first_audio)).collect();
