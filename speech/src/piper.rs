@@ -33,6 +33,9 @@ pub const DEFAULT_VOICE_FILE: &str = "piper/en_US-joe-medium.onnx";
 /// sentence abruptly, and the listener needs the beat.
 const SENTENCE_GAP_MS: u32 = 200;
 
+/// "Hello." in IPA: what each new session says once, to nobody.
+const WARM_UP_IPA: &str = "həlˈoʊ.";
+
 /// How to load a Piper voice.
 #[derive(Debug, Clone)]
 pub struct PiperOptions {
@@ -99,8 +102,6 @@ pub struct PiperSynthesizer {
     name: String,
     sample_rate: u32,
     espeak_voice: String,
-    scales: [f32; 3],
-    multi_speaker: bool,
     phoneme_ids: HashMap<char, Vec<i64>>,
     pool: Arc<SessionPool>,
 }
@@ -144,17 +145,23 @@ impl PiperSynthesizer {
                     SpeechError::engine(ENGINE, format!("{}: {e}", json_path.display()))
                 })
             })?;
-        let phoneme_ids = phoneme_id_map(config.phoneme_id_map)?;
+        let id_map = phoneme_id_map(config.phoneme_id_map)?;
 
         let ort_library = match &options.ort_library {
             Some(path) => path.clone(),
             None => default_ort_library(onnx_path),
         };
         let env = ensure_ort(&ort_library)?;
+        let i = config.inference;
+        let voice = VoiceInputs {
+            scales: [i.noise_scale, i.length_scale, i.noise_w],
+            multi_speaker: config.num_speakers > 1,
+        };
+        let warm_up = phoneme_ids(&id_map, WARM_UP_IPA);
         // One session before returning, the others in the background: one
         // takes 3–5 s here (two side by side took 8 s), and the gateway can
         // take its first call with one.
-        let first = load_session(env, onnx_path)?;
+        let first = load_session(env, onnx_path, voice, &warm_up)?;
         let pool = Arc::new(SessionPool {
             size: options.sessions.max(1),
             free: Mutex::new(vec![first]),
@@ -169,7 +176,7 @@ impl PiperSynthesizer {
                     for _ in 1..pool.size {
                         // A failure here leaves the pool smaller, not broken:
                         // the first session already loaded from this file.
-                        let Ok(session) = load_session(env, &model) else {
+                        let Ok(session) = load_session(env, &model, voice, &warm_up) else {
                             break;
                         };
                         pool.loaded.fetch_add(1, Ordering::Release);
@@ -185,7 +192,6 @@ impl PiperSynthesizer {
             .file_stem()
             .map(|s| format!("piper {}", s.to_string_lossy()))
             .unwrap_or_else(|| "piper".to_owned());
-        let i = config.inference;
         Ok(PiperSynthesizer {
             name,
             sample_rate: config.audio.sample_rate,
@@ -193,9 +199,7 @@ impl PiperSynthesizer {
                 .espeak
                 .map(|e| e.voice)
                 .unwrap_or_else(|| crate::espeak::DEFAULT_VOICE.to_owned()),
-            scales: [i.noise_scale, i.length_scale, i.noise_w],
-            multi_speaker: config.num_speakers > 1,
-            phoneme_ids,
+            phoneme_ids: id_map,
             pool,
         })
     }
@@ -206,32 +210,9 @@ impl PiperSynthesizer {
         self.pool.loaded.load(Ordering::Acquire)
     }
 
-    /// One sentence's audio.
+    /// One sentence's audio, on the first free session.
     fn infer(&self, ids: Vec<i64>) -> Result<Vec<i16>, SpeechError> {
-        let err = |e: ort::Error| SpeechError::engine(ENGINE, e);
-        let len = ids.len();
-        let input = Tensor::from_array(([1usize, len], ids.into_boxed_slice())).map_err(err)?;
-        let lengths =
-            Tensor::from_array(([1usize], vec![len as i64].into_boxed_slice())).map_err(err)?;
-        let scales =
-            Tensor::from_array(([3usize], self.scales.to_vec().into_boxed_slice())).map_err(err)?;
-        let mut session = self.pool.take();
-        let outputs = if self.multi_speaker {
-            let sid = Tensor::from_array(([1usize], vec![0i64].into_boxed_slice())).map_err(err)?;
-            session.run(ort::inputs![
-                "input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid
-            ])
-        } else {
-            session.run(ort::inputs![
-                "input" => input, "input_lengths" => lengths, "scales" => scales
-            ])
-        }
-        .map_err(err)?;
-        let (_, audio) = outputs["output"].try_extract_tensor::<f32>().map_err(err)?;
-        Ok(audio
-            .iter()
-            .map(|&x| (x * 32767.0).clamp(-32768.0, 32767.0) as i16)
-            .collect())
+        self.pool.take().speak(ids)
     }
 }
 
@@ -273,18 +254,62 @@ impl Synthesizer for PiperSynthesizer {
     }
 }
 
+/// What every inference of a voice passes besides the ids.
+#[derive(Debug, Clone, Copy)]
+struct VoiceInputs {
+    /// noise, length, noise_w.
+    scales: [f32; 3],
+    /// Whether the model wants a speaker id (always 0 here).
+    multi_speaker: bool,
+}
+
+/// A session and what its inferences pass besides the ids.
+struct VoiceSession {
+    session: Session,
+    inputs: VoiceInputs,
+}
+
+impl VoiceSession {
+    /// One sentence's ids to 16-bit PCM.
+    fn speak(&mut self, ids: Vec<i64>) -> Result<Vec<i16>, SpeechError> {
+        let err = |e: ort::Error| SpeechError::engine(ENGINE, e);
+        let len = ids.len();
+        let input = Tensor::from_array(([1usize, len], ids.into_boxed_slice())).map_err(err)?;
+        let lengths =
+            Tensor::from_array(([1usize], vec![len as i64].into_boxed_slice())).map_err(err)?;
+        let scales = Tensor::from_array(([3usize], self.inputs.scales.to_vec().into_boxed_slice()))
+            .map_err(err)?;
+        let outputs = if self.inputs.multi_speaker {
+            let sid = Tensor::from_array(([1usize], vec![0i64].into_boxed_slice())).map_err(err)?;
+            self.session.run(ort::inputs![
+                "input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid
+            ])
+        } else {
+            self.session.run(ort::inputs![
+                "input" => input, "input_lengths" => lengths, "scales" => scales
+            ])
+        }
+        .map_err(err)?;
+        let (_, audio) = outputs["output"].try_extract_tensor::<f32>().map_err(err)?;
+        Ok(audio
+            .iter()
+            .map(|&x| (x * 32767.0).clamp(-32768.0, 32767.0) as i16)
+            .collect())
+    }
+}
+
 /// Sessions waiting for work; [`SessionPool::take`] blocks until one is free.
 struct SessionPool {
     /// How many it will hold once all are loaded.
     size: usize,
-    free: Mutex<Vec<Session>>,
+    free: Mutex<Vec<VoiceSession>>,
     /// How many are loaded (free or on loan).
     loaded: AtomicUsize,
     returned: Condvar,
 }
 
 impl SessionPool {
-    fn put(&self, session: Session) {
+    fn put(&self, session: VoiceSession) {
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -309,18 +334,18 @@ impl SessionPool {
 /// A session on loan; back to the pool on drop (also on error or unwind).
 struct PooledSession<'p> {
     pool: &'p SessionPool,
-    session: Option<Session>,
+    session: Option<VoiceSession>,
 }
 
 impl std::ops::Deref for PooledSession<'_> {
-    type Target = Session;
-    fn deref(&self) -> &Session {
+    type Target = VoiceSession;
+    fn deref(&self) -> &VoiceSession {
         self.session.as_ref().expect("session present until drop")
     }
 }
 
 impl std::ops::DerefMut for PooledSession<'_> {
-    fn deref_mut(&mut self) -> &mut Session {
+    fn deref_mut(&mut self) -> &mut VoiceSession {
         self.session.as_mut().expect("session present until drop")
     }
 }
@@ -333,18 +358,29 @@ impl Drop for PooledSession<'_> {
     }
 }
 
-fn load_session(env: &ort::environment::Environment, model: &Path) -> Result<Session, SpeechError> {
+/// Loads a session and runs one short sentence through it: the first
+/// inference costs about twice a later one (allocations), and that cost
+/// belongs to start-up, not to the first caller.
+fn load_session(
+    env: &ort::environment::Environment,
+    model: &Path,
+    inputs: VoiceInputs,
+    warm_up: &[i64],
+) -> Result<VoiceSession, SpeechError> {
     let err = |e: ort::Error| SpeechError::engine(ENGINE, e);
     // One thread per session: parallelism comes from the pool, and a
     // call's synthesis must not take the cores the other calls need.
-    Session::builder(env)
+    let session = Session::builder(env)
         .map_err(err)?
         .with_intra_threads(1)
         .map_err(|e| err(e.into()))?
         .with_inter_threads(1)
         .map_err(|e| err(e.into()))?
         .commit_from_file(model)
-        .map_err(|e| SpeechError::engine(ENGINE, format!("{}: {e}", model.display())))
+        .map_err(|e| SpeechError::engine(ENGINE, format!("{}: {e}", model.display())))?;
+    let mut session = VoiceSession { session, inputs };
+    session.speak(warm_up.to_vec())?;
+    Ok(session)
 }
 
 /// The ids for one sentence's IPA: `^ _`, each phoneme followed by `_`,
