@@ -159,8 +159,9 @@ impl PiperSynthesizer {
         };
         let warm_up = phoneme_ids(&id_map, WARM_UP_IPA);
         // One session before returning, the others in the background: one
-        // takes 3–5 s here (two side by side took 8 s), and the gateway can
-        // take its first call with one.
+        // takes 3 s here on a quiet machine (up to 10 s on a busy one; two
+        // side by side took 8 s), and the gateway can take its first call
+        // with one.
         let first = load_session(env, onnx_path, voice, &warm_up)?;
         let pool = Arc::new(SessionPool {
             size: options.sessions.max(1),
