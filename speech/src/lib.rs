@@ -17,6 +17,10 @@
 
 use std::sync::Arc;
 
+pub mod espeak;
+pub mod onnx;
+pub mod piper;
+
 /// What the recogniser should expect in this turn: the vocabulary of the
 /// slot being asked (provider names, medications…), in their written form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
