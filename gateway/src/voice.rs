@@ -659,6 +659,12 @@ impl VoiceCall {
         turn: Option<(TurnRecord, Option<f32>)>,
         marks: Marks,
     ) {
+        if self.speaking.is_some() {
+            // A new reply replaces whatever is still playing.
+            if let Some(s) = self.session.as_mut() {
+                s.stop_playout();
+            }
+        }
         self.finish_speaking(false);
         let id = self.next_job;
         self.next_job += 1;
