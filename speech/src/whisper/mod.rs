@@ -30,6 +30,13 @@ const HINT: &str = "run scripts/fetch-models.sh";
 /// The decoder's context is 448 tokens; Whisper keeps the previous-text
 /// prompt to less than half of it.
 const MAX_PROMPT_TOKENS: usize = 223;
+/// Output tokens allowed for any utterance, plus [`TOKENS_PER_SECOND`] per
+/// second of audio: fast speech is about 3.5 words (4.5 tokens) a second.
+/// The cap stops the decoder's repetition loops ("November, November, …"
+/// to 448 tokens), which cost seconds and made the text useless anyway.
+const BASE_TOKENS: usize = 16;
+/// See [`BASE_TOKENS`].
+const TOKENS_PER_SECOND: usize = 6;
 
 /// The numeric precision the model runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,9 +57,9 @@ pub enum EncoderWindow {
     /// was trained on.
     #[default]
     Full,
-    /// The utterance plus 1 s of silence. CTranslate2 4.8 rejects anything
-    /// but 3000 frames for Whisper (see the crate report), so
-    /// [`WhisperRecognizer::load`] refuses this for now.
+    /// The utterance plus 1 s of silence. CTranslate2 4.8 accepts it and
+    /// decodes about ten times faster, but tiny.en was trained on 30 s
+    /// windows only and loses accuracy (whisper_bench measures both).
     Fit,
 }
 
@@ -206,8 +213,10 @@ impl WhisperRecognizer {
         let storage = StorageView::new(&[1, N_MELS, frames], &mut features, Device::CPU)
             .map_err(|e| SpeechError::engine(ENGINE, format!("{e:#}")))?;
         let prompt = self.prompt(bias);
+        let seconds = pcm.len().div_ceil(SAMPLE_RATE);
         let options = ct2::WhisperOptions {
             beam_size: self.inner.options.beam_size.max(1),
+            max_length: BASE_TOKENS + TOKENS_PER_SECOND * seconds,
             return_scores: true,
             ..ct2::WhisperOptions::default()
         };
