@@ -91,13 +91,14 @@ fn caller_talks_to_the_echo_app_and_measures_latency() {
     assert!(report["v2v_p50_ms"].as_u64().is_some());
     assert!(stdout.contains("caller: Linda Park"), "{context}");
     assert!(stdout.contains("ended=caller-hangup"), "{context}");
-    // What the bot said, saved: three prompts.
+    // What the bot said, saved: three prompts (the shortest, "yes", is
+    // about half a second: 16 000 bytes at 16 kHz).
     for n in 1..=3 {
         let wav = audio.join(format!("bot-{n:02}.wav"));
         let len = std::fs::metadata(&wav)
             .unwrap_or_else(|e| panic!("{}: {e}: {context}", wav.display()))
             .len();
-        assert!(len > 16_000, "{} is {len} bytes", wav.display());
+        assert!(len > 8_000, "{} is {len} bytes", wav.display());
     }
 }
 

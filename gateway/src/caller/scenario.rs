@@ -100,7 +100,7 @@ impl Scenario {
     /// opening, the answers in the flow's usual order, then the read-back
     /// replies.
     pub fn script(&self) -> Vec<(Option<String>, String)> {
-        let mut lines = vec![(None, self.opening.clone())];
+        let mut lines = vec![(Some("opening".to_owned()), self.opening.clone())];
         let mut slots: Vec<&String> = self.answers.keys().collect();
         slots.sort_by_key(|s| {
             SCRIPT_ORDER

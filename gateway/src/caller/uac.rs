@@ -628,7 +628,7 @@ impl Uac {
         message::uri_socket_addr(next_hop).unwrap_or(self.config.remote)
     }
 
-    fn from_header(&self) -> String {
+    fn our_from(&self) -> String {
         format!(
             "<sip:{}@{}>;tag={}",
             self.config.user,
@@ -646,7 +646,7 @@ impl Uac {
              Call-ID: {}\r\n\
              CSeq: {cseq} {method}\r\n",
             self.config.local,
-            self.from_header(),
+            self.our_from(),
             self.config.call_id,
         )
     }
