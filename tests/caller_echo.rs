@@ -138,3 +138,104 @@ fn rejected_call_exits_non_zero_with_the_status() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a sip: URI"));
 }
+
+/// A recogniser for tests: hands out the given transcripts in order, one
+/// per utterance, whatever was said.
+struct ScriptedRecognizer(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+struct ScriptedStream(Option<String>);
+
+impl echo_speech::Recognizer for ScriptedRecognizer {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    fn start(&self, _bias: &echo_speech::Bias) -> Box<dyn echo_speech::RecognitionStream> {
+        Box::new(ScriptedStream(self.0.lock().unwrap().pop_front()))
+    }
+}
+
+impl echo_speech::RecognitionStream for ScriptedStream {
+    fn push(&mut self, _pcm_16k: &[i16]) {}
+
+    fn finish(self: Box<Self>) -> Result<echo_speech::Transcript, echo_speech::SpeechError> {
+        Ok(echo_speech::Transcript {
+            text: self.0.unwrap_or_default(),
+            confidence: None,
+        })
+    }
+}
+
+/// The recogniser path of the library: what the bot "says" (scripted
+/// transcripts of the echoed audio) picks the caller's answers, a missing
+/// answer is "I don't know", and the goodbye ends the script.
+#[test]
+fn caller_answers_what_the_recogniser_heard() {
+    use echo_gateway::caller::{self, prompt::DONT_KNOW, scenario::Scenario, voice::Voice};
+    if !have_espeak() {
+        eprintln!("espeak-ng not installed (./x setup installs it); skipped");
+        return;
+    }
+    let gw = Gateway::start();
+    let heard = [
+        "may i have the patients first and last name",
+        "And what is the patient's date of birth?",
+        "Let me read that back: Linda Park. Shall I book it?",
+        "Thank you for calling. Goodbye.",
+    ];
+    let recognizer = ScriptedRecognizer(std::sync::Mutex::new(
+        heard.iter().map(|s| s.to_string()).collect(),
+    ));
+    let options = caller::CallOptions {
+        target_uri: format!("sip:echo@{}", gw.sip),
+        scenario: Scenario::from_toml(
+            "opening = \"I need an appointment.\"\n[answers]\npatient_name = \"Linda Park\"\n",
+        )
+        .unwrap(),
+        voice: Voice::parse("en-us+m3"),
+        recognizer: Some(std::sync::Arc::new(recognizer)),
+        timeout: Duration::from_secs(60),
+        refuse_refer: false,
+        save_audio: None,
+        speak_first_after: Duration::from_millis(300),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(caller::call(options))
+        .expect("the call runs");
+    let context = format!("{report:#?}\ngateway:\n{}", gw.log());
+    assert_eq!(report.ended, caller::Ended::CallerHangup, "{context}");
+    let asked: Vec<Option<&str>> = report
+        .turns
+        .iter()
+        .map(|t| t.asked_slot.as_deref())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            Some("opening"),
+            Some("patient_name"),
+            Some("date_of_birth"),
+            Some("confirm"),
+            None
+        ],
+        "{context}"
+    );
+    let said: Vec<Option<&str>> = report.turns.iter().map(|t| t.caller.as_deref()).collect();
+    assert_eq!(
+        said,
+        [
+            Some("I need an appointment."),
+            Some("Linda Park"),
+            Some(DONT_KNOW),
+            Some("yes"),
+            None
+        ],
+        "{context}"
+    );
+    assert_eq!(report.turns[1].bot, heard[0]);
+    assert!(
+        report.turns[1..].iter().all(|t| t.v2v_ms.is_some()),
+        "{context}"
+    );
+}

@@ -276,4 +276,13 @@ mod tests {
         }
         assert_eq!(Voice::parse("flite:slt"), Voice::Flite("slt".into()));
     }
+
+    #[test]
+    fn flite_speaks_when_installed() {
+        match Voice::parse("flite:slt").synthesize("Linda Park") {
+            Ok(pcm) => assert!(pcm.len() > VOICE_RATE as usize / 4, "{}", pcm.len()),
+            Err(VoiceError::Spawn { .. }) => eprintln!("flite not installed; skipped"),
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
