@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
@@ -238,4 +239,179 @@ fn caller_answers_what_the_recogniser_heard() {
         report.turns[1..].iter().all(|t| t.v2v_ms.is_some()),
         "{context}"
     );
+}
+
+/// A minimal bot over raw sockets: answers the INVITE, says `words` over
+/// RTP (espeak-ng, μ-law), optionally sends a REFER (and expects 202 and
+/// the NOTIFY), then hangs up with BYE. Returns what it saw.
+fn fake_bot(
+    words: &'static str,
+    refer: bool,
+) -> (SocketAddr, std::thread::JoinHandle<Vec<String>>) {
+    use common::sip::{parse_sdp_audio, rtp_packet, ulaw_encode, Msg};
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sip.local_addr().unwrap();
+    let speech = echo_gateway::caller::voice::Voice::parse("en-us+m3")
+        .synthesize(words)
+        .expect("espeak-ng speaks");
+    let speech = echo_gateway::caller::voice::resample(&speech, 16_000, 8_000);
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        sip.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let mut recv = |want: &dyn Fn(&Msg) -> bool| -> (Msg, SocketAddr) {
+            loop {
+                let (n, from) = sip.recv_from(&mut buf).expect("the caller answers in time");
+                let msg = Msg::parse(&buf[..n]).expect("SIP");
+                if want(&msg) {
+                    return (msg, from);
+                }
+            }
+        };
+        let (invite, caller) = recv(&|m| m.method == "INVITE");
+        seen.push("INVITE".to_owned());
+        let caller_rtp = parse_sdp_audio(&invite.body_str()).unwrap().addr;
+        let rtp_addr = rtp.local_addr().unwrap();
+        let sdp = format!(
+            "v=0\r\no=bot 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n",
+            rtp_addr.port()
+        );
+        let via = invite.header("via").unwrap().to_owned();
+        let their_from = invite.header("from").unwrap().to_owned();
+        let our_to = format!("{};tag=bot1", invite.header("to").unwrap());
+        let call_id = invite.header("call-id").unwrap().to_owned();
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {their_from}\r\nTo: {our_to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {}\r\nContact: <sip:bot@{addr}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            invite.header("cseq").unwrap(),
+            sdp.len()
+        );
+        sip.send_to(ok.as_bytes(), caller).unwrap();
+        recv(&|m| m.method == "ACK");
+        seen.push("ACK".to_owned());
+        // The prompt, paced, then a little encoded silence.
+        let start = std::time::Instant::now();
+        let frames: Vec<&[i16]> = speech.chunks(160).collect();
+        let silence = [0i16; 160];
+        for (i, frame) in frames
+            .iter()
+            .chain(std::iter::repeat_n(&&silence[..], 10))
+            .enumerate()
+        {
+            let payload: Vec<u8> = frame.iter().map(|&s| ulaw_encode(s)).collect();
+            let packet = rtp_packet(0, i as u16, i as u32 * 160, 0xb07, i == 0, &payload);
+            rtp.send_to(&packet, caller_rtp).unwrap();
+            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        }
+        let request = |method: &str, cseq: u32, extra: &str| {
+            format!(
+                "{method} sip:caller@{caller} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKbot{cseq}\r\n\
+                 Max-Forwards: 70\r\nFrom: {our_to}\r\nTo: {their_from}\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {cseq} {method}\r\n{extra}Content-Length: 0\r\n\r\n"
+            )
+        };
+        if refer {
+            let r = request("REFER", 1, "Refer-To: <sip:frontdesk@127.0.0.1:5099>\r\n");
+            sip.send_to(r.as_bytes(), caller).unwrap();
+            let (accepted, _) = recv(&|m| m.code != 0 && m.cseq().is_some_and(|c| c.1 == "REFER"));
+            seen.push(format!("REFER {}", accepted.code));
+            let (notify, from) = recv(&|m| m.method == "NOTIFY");
+            seen.push(format!(
+                "NOTIFY {} {} {}",
+                notify.header("event").unwrap_or_default(),
+                notify.header("subscription-state").unwrap_or_default(),
+                notify.body_str().trim()
+            ));
+            let reply = common::sip::response_to(&notify, 200, "OK");
+            sip.send_to(reply.as_bytes(), from).unwrap();
+        }
+        sip.send_to(request("BYE", 2, "").as_bytes(), caller)
+            .unwrap();
+        let (ok, _) = recv(&|m| m.code != 0 && m.cseq().is_some_and(|c| c.1 == "BYE"));
+        seen.push(format!("BYE {}", ok.code));
+        seen
+    });
+    (addr, handle)
+}
+
+fn call_fake_bot(bot: SocketAddr, transcript: &str) -> echo_gateway::caller::CallReport {
+    use echo_gateway::caller::{self, scenario::Scenario, voice::Voice};
+    let recognizer = ScriptedRecognizer(std::sync::Mutex::new([transcript.to_owned()].into()));
+    let options = caller::CallOptions {
+        target_uri: format!("sip:clinic@{bot}"),
+        scenario: Scenario::from_toml("opening = \"I want to talk to a person.\"\n").unwrap(),
+        voice: Voice::parse("en-us+f3"),
+        recognizer: Some(std::sync::Arc::new(recognizer)),
+        timeout: Duration::from_secs(30),
+        refuse_refer: false,
+        save_audio: None,
+        speak_first_after: Duration::from_secs(10),
+    };
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(caller::call(options))
+        .expect("the call runs")
+}
+
+/// The bot's goodbye is said just before its BYE: the caller answers the
+/// BYE at once, still hears the goodbye out, and reports bye-from-bot.
+#[test]
+fn bye_from_the_bot_ends_the_call_after_its_last_words() {
+    if !have_espeak() {
+        eprintln!("espeak-ng not installed; skipped");
+        return;
+    }
+    let (bot, seen) = fake_bot("Thank you for calling. Goodbye.", false);
+    let report = call_fake_bot(bot, "Thank you for calling. Goodbye.");
+    let seen = seen.join().expect("the fake bot ran");
+    assert_eq!(seen, ["INVITE", "ACK", "BYE 200"], "{report:#?}");
+    assert_eq!(
+        report.ended,
+        echo_gateway::caller::Ended::ByeFromBot,
+        "{report:#?}"
+    );
+    assert!(report.ended_by_bot());
+    assert_eq!(report.turns.len(), 1, "{report:#?}");
+    assert_eq!(report.turns[0].bot, "Thank you for calling. Goodbye.");
+    assert_eq!(report.turns[0].caller, None);
+}
+
+/// REFER: 202, then a NOTIFY with the sipfrag `SIP/2.0 200 OK`; the bot's
+/// BYE then ends the call as a transfer to the Refer-To target.
+#[test]
+fn refer_is_accepted_notified_and_reported() {
+    if !have_espeak() {
+        eprintln!("espeak-ng not installed; skipped");
+        return;
+    }
+    let words = "I'm putting you through to the front desk now. Please hold.";
+    let (bot, seen) = fake_bot(words, true);
+    let report = call_fake_bot(bot, words);
+    let seen = seen.join().expect("the fake bot ran");
+    assert_eq!(
+        seen,
+        [
+            "INVITE",
+            "ACK",
+            "REFER 202",
+            "NOTIFY refer terminated;reason=noresource SIP/2.0 200 OK",
+            "BYE 200"
+        ],
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.ended,
+        echo_gateway::caller::Ended::Refer,
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.refer_to.as_deref(),
+        Some("sip:frontdesk@127.0.0.1:5099")
+    );
+    assert_eq!(report.turns.len(), 1, "{report:#?}");
+    assert_eq!(report.turns[0].caller, None);
 }

@@ -55,6 +55,9 @@ const LISTEN_SILENCE: Duration = Duration::from_millis(900);
 /// After the goodbye (or an accepted REFER), how long the bot has to hang
 /// up before the caller does.
 const HANGUP_GRACE: Duration = Duration::from_secs(4);
+/// How long the caller keeps listening after the call ended for the bot's
+/// last prompt to be endpointed and transcribed.
+const LAST_WORDS: Duration = Duration::from_secs(8);
 /// How long to wait for the answer to our BYE.
 const BYE_WAIT: Duration = Duration::from_secs(4);
 /// Silence put between joined utterances of one prompt.
@@ -292,6 +295,7 @@ pub async fn call(options: CallOptions) -> Result<CallReport, CallerError> {
         prompts_saved: 0,
         done_at: None,
         ending: None,
+        ended_at: None,
         bye_deadline: None,
         refer_to: None,
         status: None,
@@ -390,6 +394,7 @@ struct Call {
     /// grace if the bot does not.
     done_at: Option<Instant>,
     ending: Option<Ended>,
+    ended_at: Option<Instant>,
     bye_deadline: Option<Instant>,
     refer_to: Option<String>,
     status: Option<u16>,
@@ -614,32 +619,32 @@ impl Call {
 
     /// The conversation's own timers: speak first, prompt over, hang up.
     fn step(&mut self, now: Instant) {
-        if self.ending.is_some() {
-            return;
-        }
-        if now >= self.started + self.options.timeout {
-            warn!("the call timed out");
-            self.hang_up(now, Ended::Timeout);
-            return;
-        }
-        if let Some(done) = self.done_at {
-            if now >= done + HANGUP_GRACE {
-                let how = if self.refer_to.is_some() && !self.options.refuse_refer {
-                    Ended::Refer
-                } else {
-                    Ended::CallerHangup
-                };
-                self.hang_up(now, how);
+        if self.ending.is_none() {
+            if now >= self.started + self.options.timeout {
+                warn!("the call timed out");
+                self.hang_up(now, Ended::Timeout);
+                return;
             }
+            if let Some(done) = self.done_at {
+                if now >= done + HANGUP_GRACE {
+                    let how = if self.refer_to.is_some() && !self.options.refuse_refer {
+                        Ended::Refer
+                    } else {
+                        Ended::CallerHangup
+                    };
+                    self.hang_up(now, how);
+                }
+            }
+        }
+        if self.session.is_none() || self.caller_playing || self.pending_line.is_some() {
             return;
         }
         let Some(answered) = self.answered_at else {
             return;
         };
-        if self.session.is_none() || self.caller_playing || self.pending_line.is_some() {
-            return;
-        }
-        if !self.heard_anything
+        if self.ending.is_none()
+            && self.done_at.is_none()
+            && !self.heard_anything
             && self.turns.is_empty()
             && now >= answered + self.options.speak_first_after
         {
@@ -719,7 +724,11 @@ impl Call {
             v2v_ms,
             barge_in,
         };
+        let over = self.ending.is_some() || self.done_at.is_some();
         match reply {
+            // The bot hung up (or transferred us) while we listened to its
+            // last words: they are recorded, not answered.
+            Reply::Say { .. } | Reply::Listen if over => {}
             Reply::Say { line, slot } => {
                 println!("caller: {line}");
                 turn.caller = Some(line.clone());
@@ -728,7 +737,7 @@ impl Call {
             }
             Reply::Listen => {}
             Reply::Done => {
-                self.done_at = Some(now);
+                self.done_at.get_or_insert(now);
             }
         }
         self.turns.push(turn);
@@ -787,6 +796,7 @@ impl Call {
     fn end(&mut self, how: Ended) {
         if self.ending.is_none() {
             self.ending = Some(how);
+            self.ended_at = Some(Instant::now());
         }
     }
 
@@ -800,19 +810,38 @@ impl Call {
         self.ending.is_some()
             && (self.uac.state() == CallState::Terminated
                 || self.bye_deadline.is_some_and(|d| now >= d))
+            && !self.hearing_last_words(now)
+    }
+
+    /// After the bot's BYE the session keeps running briefly so that its
+    /// last prompt (the goodbye, said just before the BYE) is endpointed,
+    /// transcribed and recorded.
+    fn hearing_last_words(&self, now: Instant) -> bool {
+        let pending =
+            self.bot_speaking || !self.heard_pcm.is_empty() || self.transcribing.is_some();
+        pending
+            && self.ending != Some(Ended::Error)
+            && self.ended_at.is_some_and(|at| now < at + LAST_WORDS)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        let prompt_over = self.last_speech_end.map(|end| end + JOIN_GAP);
         let conversation = if self.ending.is_some() {
-            self.bye_deadline
+            let last_words = self.ended_at.map(|at| at + LAST_WORDS);
+            [self.bye_deadline, prompt_over, last_words]
+                .into_iter()
+                .flatten()
+                .min()
         } else if let Some(done) = self.done_at {
-            Some(done + HANGUP_GRACE)
+            [Some(done + HANGUP_GRACE), prompt_over]
+                .into_iter()
+                .flatten()
+                .min()
         } else {
             let speak_first = self
                 .answered_at
                 .filter(|_| !self.heard_anything && self.turns.is_empty())
                 .map(|a| a + self.options.speak_first_after);
-            let prompt_over = self.last_speech_end.map(|end| end + JOIN_GAP);
             [speak_first, prompt_over].into_iter().flatten().min()
         };
         [
