@@ -411,6 +411,9 @@ impl Call {
     ) {
         let mut sip_buf = vec![0u8; 65_536];
         let mut rtp_buf = vec![0u8; 2048];
+        // Ctrl-C hangs up properly (BYE) instead of leaving the bot talking.
+        let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut interrupted = false;
         loop {
             self.flush(sip, rtp);
             if self.finished(Instant::now()) {
@@ -432,6 +435,10 @@ impl Call {
                     if let Some(work) = work {
                         self.handle_work(Instant::now(), work);
                     }
+                }
+                _ = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    self.fail(Instant::now(), "interrupted".into());
                 }
                 _ = sleep_until(deadline) => {
                     let now = Instant::now();
