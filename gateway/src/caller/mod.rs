@@ -17,6 +17,7 @@
 //!                                                            (spawn_blocking)
 //! ```
 
+pub mod conversation;
 pub mod measure;
 pub mod prompt;
 pub mod scenario;
@@ -41,27 +42,18 @@ use tracing::{debug, info, warn};
 
 use crate::sip::message;
 use crate::sip::sdp::{self, Direction, LocalMedia, NegotiatedMedia, SessionDescription};
-use measure::{EdgeMeter, VOICED_DBFS};
-use prompt::{Reply, Script};
+use conversation::{Action, Conversation};
+use measure::VOICED_DBFS;
+use prompt::Script;
 use scenario::Scenario;
 use uac::{CallState, Uac, UacConfig, UacEvent};
 use voice::{Voice, VoiceError, VOICE_RATE};
 
-/// Bot utterances closer than this are one prompt.
-const JOIN_GAP: Duration = Duration::from_millis(1200);
 /// The media session's end-of-utterance silence: long enough that the
 /// pauses between a prompt's sentences do not split it.
 const LISTEN_SILENCE: Duration = Duration::from_millis(900);
-/// After the goodbye (or an accepted REFER), how long the bot has to hang
-/// up before the caller does.
-const HANGUP_GRACE: Duration = Duration::from_secs(4);
-/// How long the caller keeps listening after the call ended for the bot's
-/// last prompt to be endpointed and transcribed.
-const LAST_WORDS: Duration = Duration::from_secs(8);
 /// How long to wait for the answer to our BYE.
 const BYE_WAIT: Duration = Duration::from_secs(4);
-/// Silence put between joined utterances of one prompt.
-const JOIN_SILENCE_SAMPLES: usize = 16_000 * 3 / 10;
 
 /// What to call and how to behave.
 #[derive(Clone)]
@@ -96,7 +88,7 @@ impl std::fmt::Debug for CallOptions {
 }
 
 /// One exchange: what the bot said and what the caller answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Turn {
     /// The bot's prompt as transcribed (or its length, without a
     /// recogniser; empty when the caller spoke first).
@@ -270,32 +262,24 @@ pub async fn call(options: CallOptions) -> Result<CallReport, CallerError> {
         Some(_) => Script::new(options.scenario.clone()),
         None => Script::listen_only(options.scenario.clone()),
     };
+    let timing = conversation::Timing {
+        timeout: options.timeout,
+        speak_first_after: options.speak_first_after,
+        transcribe: options.recognizer.is_some(),
+    };
     let mut call = Call {
         uac,
         offer,
         session: None,
         payload_type: 0,
-        meter: EdgeMeter::new(),
         in_decoder: None,
         out_decoder: None,
-        script,
+        conversation: Conversation::new(script, timing, started),
         started,
-        answered_at: None,
-        heard_anything: false,
-        heard_pcm: Vec::new(),
-        bot_speaking: false,
-        last_speech_end: None,
-        transcribing: None,
-        generation: 0,
-        caller_playing: false,
         pending_line: None,
         voices: HashMap::new(),
         synthesising: HashSet::new(),
-        turns: Vec::new(),
         prompts_saved: 0,
-        done_at: None,
-        ending: None,
-        ended_at: None,
         bye_deadline: None,
         refer_to: None,
         status: None,
@@ -361,40 +345,23 @@ fn voiced(decoder: &mut Decoder, payload_type: u8, datagram: &[u8]) -> bool {
     decoder.decode(packet.payload, &mut pcm).is_ok() && echo_media::vad::dbfs(&pcm) > VOICED_DBFS
 }
 
-/// One call in progress.
+/// One call in progress: the thin driver around the [`Uac`], the
+/// [`MediaSession`] and the [`Conversation`].
 struct Call {
     options: CallOptions,
     uac: Uac,
     offer: SessionDescription,
     session: Option<MediaSession>,
     payload_type: u8,
-    meter: EdgeMeter,
     in_decoder: Option<Decoder>,
     out_decoder: Option<Decoder>,
-    script: Script,
+    conversation: Conversation,
     started: Instant,
-    answered_at: Option<Instant>,
-    /// The bot has said anything at all (no need to speak first).
-    heard_anything: bool,
-    /// The current prompt's audio, utterances joined.
-    heard_pcm: Vec<i16>,
-    bot_speaking: bool,
-    last_speech_end: Option<Instant>,
-    /// The generation of the transcription running, if one is.
-    transcribing: Option<u64>,
-    generation: u64,
-    caller_playing: bool,
-    /// A line to say once it is synthesised.
+    /// A line to play once it is synthesised.
     pending_line: Option<String>,
     voices: HashMap<String, Arc<Vec<i16>>>,
     synthesising: HashSet<String>,
-    turns: Vec<Turn>,
     prompts_saved: usize,
-    /// The script is done (or the bot transferred us): hang up after the
-    /// grace if the bot does not.
-    done_at: Option<Instant>,
-    ending: Option<Ended>,
-    ended_at: Option<Instant>,
     bye_deadline: Option<Instant>,
     refer_to: Option<String>,
     status: Option<u16>,
@@ -446,17 +413,18 @@ impl Call {
                     if let Some(session) = self.session.as_mut() {
                         session.handle_timeout(now);
                     }
+                    self.conversation.handle_timeout(now);
                 }
             }
             let now = Instant::now();
             self.handle_uac_events(now);
             self.handle_media_events(now);
-            self.step(now);
+            self.handle_actions(now);
         }
     }
 
-    /// Sends what the cores have queued; our voiced audio packets are
-    /// timed as they leave.
+    /// Sends what the cores have queued; our audio packets are timed as
+    /// they leave.
     fn flush(&mut self, sip: &UdpSocket, rtp: &UdpSocket) {
         while let Some(transmit) = self.uac.poll_transmit() {
             if let Err(e) = sip.try_send_to(&transmit.data, transmit.destination) {
@@ -474,7 +442,7 @@ impl Call {
                 let at = Instant::now();
                 if let Some(decoder) = self.out_decoder.as_mut() {
                     let voiced = voiced(decoder, self.payload_type, &transmit.data);
-                    self.meter.sent(at, voiced);
+                    self.conversation.sent(at, voiced);
                 }
             }
         }
@@ -488,7 +456,7 @@ impl Call {
         if expected {
             if let Some(decoder) = self.in_decoder.as_mut() {
                 let voiced = voiced(decoder, self.payload_type, datagram);
-                self.meter.received(now, voiced);
+                self.conversation.received(now, voiced);
             }
         }
         session.handle_rtp(now, from, datagram);
@@ -500,25 +468,25 @@ impl Call {
                 UacEvent::Progress { code } => info!(code, "ringing"),
                 UacEvent::Answered { sdp } => {
                     info!("answered");
-                    self.answered_at = Some(now);
-                    if let Err(e) = self.start_media(now, &sdp) {
-                        self.fail(now, format!("cannot use the bot's SDP answer: {e}"));
+                    match self.start_media(now, &sdp) {
+                        Ok(()) => self.conversation.answered(now),
+                        Err(e) => self.fail(now, format!("cannot use the bot's SDP answer: {e}")),
                     }
                 }
                 UacEvent::Rejected { code, reason } => {
                     warn!(code, reason, "call rejected");
                     self.status = Some(code);
-                    self.end(Ended::Rejected);
+                    self.conversation.end(now, Ended::Rejected);
                 }
-                UacEvent::NoAnswer => self.end(Ended::NoAnswer),
+                UacEvent::NoAnswer => self.conversation.end(now, Ended::NoAnswer),
                 UacEvent::RemoteHangup => {
                     info!("the bot hung up");
-                    let how = if self.refer_to.is_some() && !self.options.refuse_refer {
+                    let how = if self.transferred() {
                         Ended::Refer
                     } else {
                         Ended::ByeFromBot
                     };
-                    self.end(how);
+                    self.conversation.end(now, how);
                 }
                 UacEvent::Refer { target, accepted } => {
                     println!(
@@ -527,16 +495,17 @@ impl Call {
                     );
                     self.refer_to = Some(target);
                     if accepted {
-                        self.done_at.get_or_insert(now);
+                        self.conversation.transferred(now);
                     }
                 }
-                UacEvent::Ended => {
-                    if self.ending.is_none() {
-                        self.ending = Some(Ended::CallerHangup);
-                    }
-                }
+                UacEvent::Ended => self.conversation.end(now, Ended::CallerHangup),
             }
         }
+    }
+
+    /// The bot sent a REFER and we accepted it.
+    fn transferred(&self) -> bool {
+        self.refer_to.is_some() && !self.options.refuse_refer
     }
 
     fn start_media(&mut self, now: Instant, sdp: &[u8]) -> Result<(), String> {
@@ -562,38 +531,53 @@ impl Call {
             events.push(event);
         }
         for event in events {
-            match event {
-                MediaEvent::SpeechStarted { .. } => {
-                    self.heard_anything = true;
-                    self.bot_speaking = true;
-                    self.invalidate_transcription();
-                }
-                MediaEvent::Utterance { pcm_16k, end, .. } => {
-                    self.heard_anything = true;
-                    self.bot_speaking = false;
-                    self.invalidate_transcription();
-                    if !self.heard_pcm.is_empty() {
-                        self.heard_pcm
-                            .extend(std::iter::repeat_n(0, JOIN_SILENCE_SAMPLES));
-                    }
-                    self.heard_pcm.extend_from_slice(&pcm_16k);
-                    self.last_speech_end = Some(end);
-                }
-                MediaEvent::PlayoutFinished => {
-                    self.caller_playing = false;
-                    self.meter.line_finished();
-                }
-                MediaEvent::MediaTimeout => {
-                    self.fail(now, "no RTP from the bot".into());
-                }
-                _ => {}
+            if event == MediaEvent::MediaTimeout {
+                self.fail(now, "no RTP from the bot".into());
+            } else {
+                self.conversation.media_event(now, &event);
             }
         }
     }
 
-    fn invalidate_transcription(&mut self) {
-        if self.transcribing.take().is_some() {
-            self.generation += 1;
+    fn handle_actions(&mut self, now: Instant) {
+        while let Some(action) = self.conversation.poll_action() {
+            match action {
+                Action::Transcribe {
+                    generation,
+                    pcm_16k,
+                } => {
+                    let Some(recognizer) = self.options.recognizer.clone() else {
+                        continue;
+                    };
+                    let tx = self.work_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = recognizer
+                            .transcribe(&pcm_16k, &Bias::none())
+                            .map(|t| t.text.trim().to_owned());
+                        let _ = tx.send(Work::Transcript(generation, result));
+                    });
+                }
+                Action::PromptAudio { pcm_16k } => self.save_prompt(&pcm_16k),
+                Action::Turn(turn) => print_turn(&turn),
+                Action::Say(line) => self.say(line),
+                Action::HangUp => self.hang_up(now),
+            }
+        }
+        if self.conversation.ending().is_some() && self.bye_deadline.is_none() {
+            // Ended by the bot or by SIP: nothing more to send but the BYE
+            // (a no-op when the dialog is already over).
+            self.hang_up(now);
+        }
+    }
+
+    fn save_prompt(&mut self, pcm: &[i16]) {
+        let Some(dir) = &self.options.save_audio else {
+            return;
+        };
+        self.prompts_saved += 1;
+        let path = dir.join(format!("bot-{:02}.wav", self.prompts_saved));
+        if let Err(e) = voice::write_wav(&path, 16_000, pcm) {
+            warn!(path = %path.display(), error = %e, "cannot save the bot's audio");
         }
     }
 
@@ -611,143 +595,11 @@ impl Call {
                 self.synthesising.remove(&text);
                 self.fail(now, format!("cannot synthesise the caller's voice: {e}"));
             }
-            Work::Transcript(generation, result) => {
-                if self.transcribing != Some(generation) {
-                    return;
-                }
-                self.transcribing = None;
-                match result {
-                    Ok(text) => self.prompt_over(now, Some(text)),
-                    Err(e) => self.fail(now, format!("recogniser: {e}")),
-                }
+            Work::Transcript(generation, Ok(text)) => {
+                self.conversation.transcript(now, generation, text);
             }
+            Work::Transcript(_, Err(e)) => self.fail(now, format!("recogniser: {e}")),
         }
-    }
-
-    /// The conversation's own timers: speak first, prompt over, hang up.
-    fn step(&mut self, now: Instant) {
-        if self.ending.is_none() {
-            if now >= self.started + self.options.timeout {
-                warn!("the call timed out");
-                self.hang_up(now, Ended::Timeout);
-                return;
-            }
-            if let Some(done) = self.done_at {
-                if now >= done + HANGUP_GRACE {
-                    let how = if self.refer_to.is_some() && !self.options.refuse_refer {
-                        Ended::Refer
-                    } else {
-                        Ended::CallerHangup
-                    };
-                    self.hang_up(now, how);
-                }
-            }
-        }
-        if self.session.is_none() || self.caller_playing || self.pending_line.is_some() {
-            return;
-        }
-        let Some(answered) = self.answered_at else {
-            return;
-        };
-        if self.ending.is_none()
-            && self.done_at.is_none()
-            && !self.heard_anything
-            && self.turns.is_empty()
-            && now >= answered + self.options.speak_first_after
-        {
-            info!("the bot is silent: speaking first");
-            let reply = self.script.speak_first();
-            self.apply(now, String::new(), None, reply);
-            return;
-        }
-        let prompt_over = !self.heard_pcm.is_empty()
-            && !self.bot_speaking
-            && self.transcribing.is_none()
-            && self
-                .last_speech_end
-                .is_some_and(|end| now >= end + JOIN_GAP);
-        if !prompt_over {
-            return;
-        }
-        match self.options.recognizer.clone() {
-            None => self.prompt_over(now, None),
-            Some(recognizer) => {
-                let generation = self.generation;
-                self.transcribing = Some(generation);
-                let pcm = self.heard_pcm.clone();
-                let tx = self.work_tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = recognizer
-                        .transcribe(&pcm, &Bias::none())
-                        .map(|t| t.text.trim().to_owned());
-                    let _ = tx.send(Work::Transcript(generation, result));
-                });
-            }
-        }
-    }
-
-    /// The bot's prompt is complete: record it and answer.
-    fn prompt_over(&mut self, now: Instant, text: Option<String>) {
-        let pcm = std::mem::take(&mut self.heard_pcm);
-        self.last_speech_end = None;
-        if let Some(dir) = &self.options.save_audio {
-            self.prompts_saved += 1;
-            let path = dir.join(format!("bot-{:02}.wav", self.prompts_saved));
-            if let Err(e) = voice::write_wav(&path, 16_000, &pcm) {
-                warn!(path = %path.display(), error = %e, "cannot save the bot's audio");
-            }
-        }
-        let bot = match &text {
-            Some(t) => t.clone(),
-            None => format!("[{:.1} s of speech]", pcm.len() as f64 / 16_000.0),
-        };
-        let reply = self.script.reply(text.as_deref());
-        let timing = self.meter.take();
-        self.apply(now, bot, timing, reply);
-    }
-
-    fn apply(
-        &mut self,
-        now: Instant,
-        bot: String,
-        timing: Option<measure::ReplyTiming>,
-        reply: Reply,
-    ) {
-        let v2v_ms = timing.map(|t| t.v2v.as_millis() as u64);
-        let barge_in = timing.is_some_and(|t| t.barge_in);
-        if !bot.is_empty() {
-            match v2v_ms {
-                Some(ms) => println!(
-                    "bot: {bot}  [v2v_ms={ms}{}]",
-                    if barge_in { " barge-in" } else { "" }
-                ),
-                None => println!("bot: {bot}"),
-            }
-        }
-        let mut turn = Turn {
-            bot,
-            caller: None,
-            asked_slot: None,
-            v2v_ms,
-            barge_in,
-        };
-        let over = self.ending.is_some() || self.done_at.is_some();
-        match reply {
-            // The bot hung up (or transferred us) while we listened to its
-            // last words: they are recorded, not answered.
-            Reply::Say { .. } | Reply::Listen if over => {}
-            Reply::Say { line, slot } => {
-                println!("caller: {line}");
-                turn.caller = Some(line.clone());
-                turn.asked_slot = slot;
-                self.say(line);
-            }
-            Reply::Listen => {}
-            Reply::Done => {
-                self.done_at.get_or_insert(now);
-            }
-        }
-        self.turns.push(turn);
     }
 
     fn say(&mut self, line: String) {
@@ -763,12 +615,11 @@ impl Call {
         let (Some(session), Some(pcm)) = (self.session.as_mut(), self.voices.get(line)) else {
             return;
         };
-        match session.play(pcm, VOICE_RATE) {
-            Ok(()) => {
-                self.caller_playing = true;
-                self.meter.line_started();
-            }
-            Err(e) => warn!(error = %e, "cannot play the caller's line"),
+        if let Err(e) = session.play(pcm, VOICE_RATE) {
+            warn!(error = %e, "cannot play the caller's line");
+            // Let the conversation go on as if it had been said.
+            self.conversation
+                .media_event(Instant::now(), &MediaEvent::PlayoutFinished);
         }
     }
 
@@ -794,68 +645,32 @@ impl Call {
 
     fn fail(&mut self, now: Instant, error: String) {
         warn!(error, "call failed");
-        if self.ending.is_none() {
+        if self.conversation.ending().is_none() {
             self.error = Some(error);
-            self.hang_up(now, Ended::Error);
+            self.conversation.end(now, Ended::Error);
         }
     }
 
-    fn end(&mut self, how: Ended) {
-        if self.ending.is_none() {
-            self.ending = Some(how);
-            self.ended_at = Some(Instant::now());
+    fn hang_up(&mut self, now: Instant) {
+        if self.bye_deadline.is_none() {
+            self.uac.hangup(now);
+            self.bye_deadline = Some(now + BYE_WAIT);
         }
-    }
-
-    fn hang_up(&mut self, now: Instant, how: Ended) {
-        self.end(how);
-        self.uac.hangup(now);
-        self.bye_deadline = Some(now + BYE_WAIT);
     }
 
     fn finished(&self, now: Instant) -> bool {
-        self.ending.is_some()
+        self.conversation.ending().is_some()
             && (self.uac.state() == CallState::Terminated
                 || self.bye_deadline.is_some_and(|d| now >= d))
-            && !self.hearing_last_words(now)
-    }
-
-    /// After the bot's BYE the session keeps running briefly so that its
-    /// last prompt (the goodbye, said just before the BYE) is endpointed,
-    /// transcribed and recorded.
-    fn hearing_last_words(&self, now: Instant) -> bool {
-        let pending =
-            self.bot_speaking || !self.heard_pcm.is_empty() || self.transcribing.is_some();
-        pending
-            && self.ending != Some(Ended::Error)
-            && self.ended_at.is_some_and(|at| now < at + LAST_WORDS)
+            && !self.conversation.hearing_last_words(now)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let prompt_over = self.last_speech_end.map(|end| end + JOIN_GAP);
-        let conversation = if self.ending.is_some() {
-            let last_words = self.ended_at.map(|at| at + LAST_WORDS);
-            [self.bye_deadline, prompt_over, last_words]
-                .into_iter()
-                .flatten()
-                .min()
-        } else if let Some(done) = self.done_at {
-            [Some(done + HANGUP_GRACE), prompt_over]
-                .into_iter()
-                .flatten()
-                .min()
-        } else {
-            let speak_first = self
-                .answered_at
-                .filter(|_| !self.heard_anything && self.turns.is_empty())
-                .map(|a| a + self.options.speak_first_after);
-            [speak_first, prompt_over].into_iter().flatten().min()
-        };
         [
             self.uac.poll_timeout(),
             self.session.as_ref().and_then(|s| s.poll_timeout()),
-            conversation,
-            Some(self.started + self.options.timeout),
+            self.conversation.poll_timeout(),
+            self.bye_deadline,
         ]
         .into_iter()
         .flatten()
@@ -863,19 +678,43 @@ impl Call {
     }
 
     fn report(&self) -> CallReport {
-        let mut v2v: Vec<u64> = self.turns.iter().filter_map(|t| t.v2v_ms).collect();
+        let turns = self.conversation.turns().to_vec();
+        let mut v2v: Vec<u64> = turns.iter().filter_map(|t| t.v2v_ms).collect();
         v2v.sort_unstable();
+        let ended = match self.conversation.ending() {
+            // We hung up after the bot's REFER: it transferred the call.
+            Some(Ended::CallerHangup) if self.transferred() => Ended::Refer,
+            Some(ended) => ended,
+            None => Ended::Error,
+        };
         CallReport {
-            turns: self.turns.clone(),
-            ended: self.ending.unwrap_or(Ended::Error),
+            barge_ins: turns.iter().filter(|t| t.barge_in).count(),
+            turns,
+            ended,
             refer_to: self.refer_to.clone(),
             status: self.status,
             error: self.error.clone(),
             duration_ms: self.started.elapsed().as_millis() as u64,
-            barge_ins: self.turns.iter().filter(|t| t.barge_in).count(),
             v2v_p50_ms: percentile(&v2v, 50.0),
             v2v_p90_ms: percentile(&v2v, 90.0),
         }
+    }
+}
+
+/// Prints a turn as the conversation goes.
+fn print_turn(turn: &Turn) {
+    if !turn.bot.is_empty() {
+        match turn.v2v_ms {
+            Some(ms) => println!(
+                "bot: {}  [v2v_ms={ms}{}]",
+                turn.bot,
+                if turn.barge_in { " barge-in" } else { "" }
+            ),
+            None => println!("bot: {}", turn.bot),
+        }
+    }
+    if let Some(line) = &turn.caller {
+        println!("caller: {line}");
     }
 }
 
