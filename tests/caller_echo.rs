@@ -65,6 +65,9 @@ fn caller_talks_to_the_echo_app_and_measures_latency() {
         serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
             .expect("valid JSON");
     assert_eq!(report["ended"], "caller-hangup", "{context}");
+    assert!(report["sip_call_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
     let turns = report["turns"].as_array().unwrap();
     // Spoke first (the echo is silent), then one line per echoed line:
     // the answer, the confirmation, and the last echo ends the script.

@@ -143,6 +143,8 @@ impl Ended {
 /// The outcome of one call: the `--json` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallReport {
+    /// The SIP Call-ID (to find the call in the bot's audit log).
+    pub sip_call_id: String,
     /// The conversation.
     pub turns: Vec<Turn>,
     /// How it ended.
@@ -243,13 +245,14 @@ pub async fn call(options: CallOptions) -> Result<CallReport, CallerError> {
     };
     let offer = sdp::offer(&local);
     let started = Instant::now();
+    let sip_call_id = format!("{:016x}@echo-caller", rand::random::<u64>());
     let uac = Uac::new(
         UacConfig {
             target_uri: options.target_uri.clone(),
             remote,
             local: sip.local_addr()?,
             user: "caller".into(),
-            call_id: format!("{:016x}@echo-caller", rand::random::<u64>()),
+            call_id: sip_call_id.clone(),
             from_tag: format!("{:08x}", rand::random::<u32>()),
             branch_seed: format!("{:012x}", rand::random::<u64>() >> 16),
             sdp_offer: offer.to_string(),
@@ -276,6 +279,7 @@ pub async fn call(options: CallOptions) -> Result<CallReport, CallerError> {
         out_decoder: None,
         conversation: Conversation::new(script, timing, started),
         started,
+        sip_call_id,
         pending_line: None,
         voices: HashMap::new(),
         synthesising: HashSet::new(),
@@ -357,6 +361,7 @@ struct Call {
     out_decoder: Option<Decoder>,
     conversation: Conversation,
     started: Instant,
+    sip_call_id: String,
     /// A line to play once it is synthesised.
     pending_line: Option<String>,
     voices: HashMap<String, Arc<Vec<i16>>>,
@@ -688,6 +693,7 @@ impl Call {
             None => Ended::Error,
         };
         CallReport {
+            sip_call_id: self.sip_call_id.clone(),
             barge_ins: turns.iter().filter(|t| t.barge_in).count(),
             turns,
             ended,
@@ -754,6 +760,7 @@ mod tests {
     #[test]
     fn report_json_shape() {
         let report = CallReport {
+            sip_call_id: "abc@echo-caller".into(),
             turns: vec![Turn {
                 bot: "May I have the patient's first and last name?".into(),
                 caller: Some("Linda Park".into()),
@@ -772,6 +779,7 @@ mod tests {
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["ended"], "bye-from-bot");
+        assert_eq!(json["sip_call_id"], "abc@echo-caller");
         assert_eq!(json["turns"][0]["asked_slot"], "patient_name");
         assert_eq!(json["turns"][0]["v2v_ms"], 812);
         assert!(report.ended_by_bot());
