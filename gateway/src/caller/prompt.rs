@@ -13,6 +13,8 @@ use super::scenario::Scenario;
 
 /// What the caller says when it has no answer.
 pub const DONT_KNOW: &str = "I don't know";
+/// What the caller says to offered alternatives: it takes the first.
+pub const FIRST_ONE: &str = "the first one";
 
 /// The kind of thing the bot said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,11 @@ pub enum Prompt {
     NotUnderstood,
     /// "Would you like me to put you through to the front desk?"
     OfferTransfer,
+    /// "… has nothing free then. The nearest openings are … Would one of
+    /// those work?"
+    Alternatives,
+    /// "Did you mean A or B?" / "Sorry, was that A or B?"
+    Clarify,
     /// "I'm putting you through … Please hold."
     Transfer,
     /// A goodbye (the bot is done).
@@ -80,13 +87,35 @@ pub fn classify(text: &str) -> Prompt {
     ]) {
         Prompt::OfferTransfer
     } else if has(&[
+        " nearest openings ",
+        " one of those work ",
+        " which of those times ",
+    ]) {
+        Prompt::Alternatives
+    } else if has(&[" did you mean ", " sorry was that "]) {
+        Prompt::Clarify
+    } else if has(&[
         " didnt catch ",
         " did not catch ",
         " didnt get that ",
+        " did not get that ",
         " say that again ",
     ]) {
-        Prompt::NotUnderstood
-    } else if has(&[
+        // "Sorry, I didn't get that." is usually followed by the question
+        // again: answer the question when there is one.
+        match asked(&t) {
+            Prompt::Unknown | Prompt::Filler => Prompt::NotUnderstood,
+            question => question,
+        }
+    } else {
+        asked(&t)
+    }
+}
+
+/// The question in normalised text padded with spaces.
+fn asked(t: &str) -> Prompt {
+    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if has(&[
         " read that back ",
         " shall i ",
         " is that right ",
@@ -223,7 +252,8 @@ impl Script {
                     self.say(Some("change".into()), DONT_KNOW.into())
                 }
             },
-            Prompt::NotUnderstood => match self.last_line.clone() {
+            Prompt::Alternatives => self.say(Some("alternative".into()), FIRST_ONE.into()),
+            Prompt::NotUnderstood | Prompt::Clarify => match self.last_line.clone() {
                 Some((slot, line)) => self.say(slot, line),
                 None => self.say(Some("opening".into()), self.scenario.opening.clone()),
             },
@@ -342,6 +372,37 @@ mod tests {
             Prompt::Ask("time")
         );
         assert_eq!(classify("Mm."), Prompt::Unknown);
+        // The dialogue manager's own sentences around the flow's prompts.
+        assert_eq!(
+            classify("Sorry, I didn't get that. What time works for you?"),
+            Prompt::Ask("time")
+        );
+        assert_eq!(classify("Sorry, I didn't get that."), Prompt::NotUnderstood);
+        assert_eq!(
+            classify("That day has already passed. What day would you like?"),
+            Prompt::Ask("date")
+        );
+        assert_eq!(
+            classify(
+                "Okay. Let me read that back: Susan Wright, born April 9th, 1966. Shall I book it?"
+            ),
+            Prompt::Confirm
+        );
+        assert_eq!(
+            classify("Did you mean Dr. Anika Patel or Dr. Sean Park?"),
+            Prompt::Clarify
+        );
+        assert_eq!(
+            classify(
+                "Sorry, Dr. Patel has nothing free on Tuesday. The nearest openings are \
+                 Wednesday at 9 AM or Thursday at 10 AM. Would one of those work?"
+            ),
+            Prompt::Alternatives
+        );
+        assert_eq!(
+            classify("I'm sorry, I couldn't put you through. You can reach the front desk at 5 5 5. Goodbye."),
+            Prompt::Goodbye
+        );
         assert_eq!(normalise("Dr. O'Brien, 9:00 AM!"), "dr obrien 9 00 am");
     }
 
@@ -379,6 +440,16 @@ mod tests {
         assert_eq!(
             line(script.reply(Some("Sorry, I didn't catch that."))),
             "Susan Wright"
+        );
+        assert_eq!(
+            line(script.reply(Some("Did you mean Susan Wright or Susan White?"))),
+            "Susan Wright"
+        );
+        assert_eq!(
+            line(script.reply(Some(
+                "The nearest openings are 9 or 10. Would one of those work?"
+            ))),
+            FIRST_ONE
         );
         assert_eq!(
             line(script.reply(Some("What day would you like?"))),

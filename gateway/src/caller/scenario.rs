@@ -87,6 +87,7 @@ impl Scenario {
         lines.extend(self.confirm.say.iter().cloned());
         lines.push(self.confirmation().to_owned());
         lines.push(super::prompt::DONT_KNOW.to_owned());
+        lines.push(super::prompt::FIRST_ONE.to_owned());
         lines.dedup();
         lines
     }
