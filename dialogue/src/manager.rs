@@ -42,7 +42,7 @@ pub struct Dialogue<'f, S: Scheduler> {
     flow: &'f Flow,
     today: NaiveDate,
     scheduler: S,
-    model: Option<&'f dyn LanguageModel>,
+    model: Option<&'f (dyn LanguageModel + Sync)>,
     intent: Option<String>,
     slots: Slots,
     any_provider: bool,
@@ -103,7 +103,7 @@ impl<'f, S: Scheduler> Dialogue<'f, S> {
     }
 
     /// Consults `model` when the rules understand nothing.
-    pub fn with_model(mut self, model: &'f dyn LanguageModel) -> Self {
+    pub fn with_model(mut self, model: &'f (dyn LanguageModel + Sync)) -> Self {
         self.model = Some(model);
         self
     }

@@ -22,6 +22,54 @@ struct Followed {
     answered_unix_us: Option<i64>,
     next_event: i64,
     timed_out: bool,
+    outcome: Option<AppOutcome>,
+}
+
+/// What an app says the call achieved, for its end record.
+#[derive(Debug, Clone)]
+pub struct AppOutcome {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The slots at the end (JSON object).
+    pub slots: serde_json::Value,
+    /// Where the call was transferred to.
+    pub transfer_target: Option<String>,
+}
+
+/// What a call task needs to write its turns: the writer, the call's id
+/// and the instant turn timestamps count from.
+#[derive(Clone)]
+pub struct TurnLog {
+    /// The writer.
+    pub handle: AuditHandle,
+    /// The call.
+    pub call_id: CallId,
+    /// The call's start (µs offsets in turn records count from here).
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for TurnLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnLog")
+            .field("call_id", &self.call_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TurnLog {
+    /// µs from the call's start to `at` (0 for instants before it).
+    pub fn offset_us(&self, at: Instant) -> i64 {
+        at.saturating_duration_since(self.started).as_micros() as i64
+    }
+
+    /// Sends a record to the writer; false if it was refused.
+    pub fn record(&self, record: impl Into<AuditRecord>) -> bool {
+        let ok = self.handle.record(record.into());
+        if !ok {
+            warn!("audit writer refused a turn (channel full or closed)");
+        }
+        ok
+    }
 }
 
 /// The audit side of the calls in progress.
@@ -86,6 +134,7 @@ impl CallAudit {
                 answered_unix_us: None,
                 next_event: 0,
                 timed_out: false,
+                outcome: None,
             },
         );
     }
@@ -105,6 +154,25 @@ impl CallAudit {
         let record = f.record.clone();
         self.send(record);
         self.event(call, EventKind::Answered, serde_json::json!({}));
+    }
+
+    /// What a call task needs to write the call's turns; `None` without a
+    /// log or for an unknown call.
+    pub fn turn_log(&self, call: CallHandle) -> Option<TurnLog> {
+        let handle = self.handle.clone()?;
+        let f = self.calls.get(&call)?;
+        Some(TurnLog {
+            handle,
+            call_id: f.record.call_id.clone(),
+            started: f.started,
+        })
+    }
+
+    /// The app's verdict, written when the call ends.
+    pub fn outcome(&mut self, call: CallHandle, outcome: AppOutcome) {
+        if let Some(f) = self.calls.get_mut(&call) {
+            f.outcome = Some(outcome);
+        }
     }
 
     /// A point event in a call.
@@ -136,8 +204,9 @@ impl CallAudit {
             f.written = true;
             self.send(f.record.clone());
         }
-        // The echo app completes no task: a call the caller ends is
-        // `abandoned`; one the gateway ends for a fault is `failed`.
+        // Without an app's verdict (the echo app completes no task) a call
+        // the caller ends is `abandoned`; one the gateway ends for a fault
+        // is `failed`.
         let (hangup_by, sip_code, outcome) = match reason {
             _ if f.timed_out => (HangupBy::System, None, Outcome::Failed),
             EndReason::RemoteBye => (HangupBy::Caller, None, Outcome::Abandoned),
@@ -146,15 +215,20 @@ impl CallAudit {
             EndReason::Rejected(code) => (HangupBy::System, Some(i64::from(code)), Outcome::Failed),
             EndReason::NoAck => (HangupBy::System, None, Outcome::Failed),
         };
+        let (outcome, slots, transfer_target) = match f.outcome.take() {
+            Some(app) if !f.timed_out => (app.outcome, app.slots, app.transfer_target),
+            Some(app) => (outcome, app.slots, app.transfer_target),
+            None => (outcome, serde_json::json!({}), None),
+        };
         self.send(CallEnd {
             call_id: f.record.call_id.clone(),
             answered_unix_us: f.answered_unix_us,
             ended_unix_us: unix_us(),
             hangup_by,
             sip_code,
-            transfer_target: None,
+            transfer_target: transfer_target.map(Pii),
             outcome,
-            final_slots: Pii(serde_json::json!({})),
+            final_slots: Pii(slots),
         });
     }
 

@@ -75,7 +75,7 @@ impl PortPool {
 /// An RTP socket whose port goes back to the pool when dropped.
 #[derive(Debug)]
 pub struct BoundSocket {
-    socket: UdpSocket,
+    pub(crate) socket: UdpSocket,
     port: u16,
     pool: Arc<PortPool>,
 }
@@ -100,6 +100,8 @@ impl Drop for BoundSocket {
 pub enum CallSignal {
     /// Media was (re)negotiated.
     Media(NegotiatedMedia),
+    /// The final status of our REFER.
+    ReferAnswered(u16),
     /// The call is over.
     Ended,
 }
@@ -121,19 +123,26 @@ pub struct CallSpec {
     pub rtp_timeout: Duration,
     /// The route's media settings.
     pub media: MediaSettings,
+    /// The route's way to a person.
+    pub staff: crate::routing::Staff,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Where the call's turns are written; `None` without an audit log.
+    pub turns: Option<crate::audit_log::TurnLog>,
+    /// Engines and dialogue for voice apps; `None` when not loaded.
+    pub voice: Option<Arc<crate::voice::VoiceShared>>,
 }
 
 /// Runs a call until the SIP loop says it ended.
 pub async fn run(spec: CallSpec) {
     match spec.app {
         App::Echo => echo(spec).await,
+        App::Clinic => crate::voice::clinic(spec).await,
     }
 }
 
 /// The session configuration for negotiated media and route settings.
-fn session_config(media: &NegotiatedMedia, settings: &MediaSettings) -> SessionConfig {
+pub(crate) fn session_config(media: &NegotiatedMedia, settings: &MediaSettings) -> SessionConfig {
     let mut config = SessionConfig::new(media.codec, media.payload_type, media.remote_rtp);
     config.telephone_event = media.telephone_event;
     config.ptime = Duration::from_millis(u64::from(media.ptime_ms.clamp(10, 60)));
@@ -189,6 +198,7 @@ async fn echo(mut spec: CallSpec) {
                         let _ = spec.commands.send(Command::Hangup(spec.call)).await;
                     }
                 }
+                Some(CallSignal::ReferAnswered(_)) => {}
                 Some(CallSignal::Ended) | None => break,
             },
             received = spec.socket.socket.recv_from(&mut buf) => {

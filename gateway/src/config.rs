@@ -2,7 +2,8 @@
 //!
 //! Every key has a default, so an empty file (or none) is valid. A few keys
 //! can be overridden from the environment: `ECHO_SIP_LISTEN`,
-//! `ECHO_HTTP_LISTEN`, `ECHO_DATABASE_URL` and `ECHO_RTP_PORTS` (an empty
+//! `ECHO_HTTP_LISTEN`, `ECHO_DATABASE_URL`, `ECHO_RTP_PORTS`,
+//! `ECHO_MODELS_DIR`, `ECHO_VOCABULARY_DIR` and `ECHO_TODAY` (an empty
 //! variable counts as unset).
 //!
 //! ```toml
@@ -18,6 +19,13 @@
 //! timeout_secs = 30             # hang up when RTP stops this long
 //! [limits]
 //! drain_timeout_secs = 30
+//! [speech]
+//! models_dir = "models"         # Whisper, Piper, ONNX Runtime (scripts/fetch-models.sh)
+//! workers = 2                   # inference threads shared by all calls
+//! vocabulary_dir = "../shared/data/clinic"
+//! flow = ""                     # a flow file; empty = the shipped clinic flow
+//! today = ""                    # YYYY-MM-DD for relative dates; empty = the local date
+//! scheduler_url = ""            # booking webhook; empty = in-memory diary
 //! [[trunks]]
 //! name = "carrier-a"
 //! allow = ["198.51.100.0/24"]
@@ -29,6 +37,9 @@
 //! match = "echo"                # exact user part, "prefix*", or "*"
 //! app = "echo"
 //! answer_delay_ms = 0           # ring (180) this long before answering
+//! staff_uri = "sip:frontdesk@192.0.2.10"  # REFER target for "talk to staff"
+//! staff_number = "555 0100"     # said when the trunk refuses REFER
+//! pause_ms = 200                # start recognising after this pause (0: off)
 //! ```
 //!
 //! The file is read into a raw, all-strings shape and then validated key by
@@ -63,6 +74,8 @@ pub struct Config {
     pub rtp: RtpConfig,
     /// `[limits]`
     pub limits: LimitsConfig,
+    /// `[speech]`
+    pub speech: SpeechConfig,
     /// `[[trunks]]`, in file order; empty means the implicit loopback trunk.
     pub trunks: Vec<TrunkConfig>,
     /// `[[routes]]`, in file order; built-in routes are added by the route table.
@@ -325,6 +338,40 @@ pub struct RouteConfig {
     pub answer_delay: Duration,
     /// Jitter buffer, endpointing, VAD and barge-in settings.
     pub media: MediaSettings,
+    /// Where "talk to staff" transfers the call (REFER target).
+    pub staff_uri: Option<String>,
+    /// The number the bot says when the transfer cannot be made.
+    pub staff_number: Option<String>,
+}
+
+/// `[speech]`: the engines and the dialogue of voice apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeechConfig {
+    /// Folder with the models and libraries `scripts/fetch-models.sh` fetches.
+    pub models_dir: PathBuf,
+    /// Inference threads shared by all calls.
+    pub workers: usize,
+    /// Folder with the flow's vocabulary files.
+    pub vocabulary_dir: PathBuf,
+    /// A flow file; `None` is the shipped clinic flow.
+    pub flow: Option<PathBuf>,
+    /// The date relative dates count from; `None` is the local date.
+    pub today: Option<chrono::NaiveDate>,
+    /// The booking webhook; `None` books in an in-memory diary.
+    pub scheduler_url: Option<String>,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            models_dir: PathBuf::from("models"),
+            workers: 2,
+            vocabulary_dir: PathBuf::from("../shared/data/clinic"),
+            flow: None,
+            today: None,
+            scheduler_url: None,
+        }
+    }
 }
 
 /// Why the configuration could not be loaded.
@@ -468,6 +515,12 @@ pub enum Problem {
     /// An app that does not exist.
     #[error(transparent)]
     UnknownApp(#[from] UnknownApp),
+    /// Not a `YYYY-MM-DD` date.
+    #[error("{0:?} is not a date (expected YYYY-MM-DD)")]
+    NotDate(String),
+    /// Not a `sip:` or `sips:` URI.
+    #[error("{0:?} is not a sip: or sips: URI")]
+    NotSipUri(String),
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<Problem>) -> ConfigError {
@@ -487,8 +540,34 @@ struct RawConfig {
     database: RawDatabase,
     rtp: RawRtp,
     limits: RawLimits,
+    speech: RawSpeech,
     trunks: Vec<RawTrunk>,
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSpeech {
+    models_dir: String,
+    workers: u64,
+    vocabulary_dir: String,
+    flow: String,
+    today: String,
+    scheduler_url: String,
+}
+
+impl Default for RawSpeech {
+    fn default() -> Self {
+        let d = SpeechConfig::default();
+        Self {
+            models_dir: d.models_dir.display().to_string(),
+            workers: d.workers as u64,
+            vocabulary_dir: d.vocabulary_dir.display().to_string(),
+            flow: String::new(),
+            today: String::new(),
+            scheduler_url: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -592,6 +671,9 @@ struct RawRoute {
     max_utterance_ms: Option<u64>,
     vad_threshold: Option<f64>,
     barge_in_min_ms: Option<u64>,
+    pause_ms: Option<u64>,
+    staff_uri: Option<String>,
+    staff_number: Option<String>,
 }
 
 /// Where a value came from: its key in the file, or the variable that
@@ -662,6 +744,19 @@ impl Config {
             &mut raw.database.url,
         );
         let rtp_key = overridden(env, "ECHO_RTP_PORTS", "rtp.ports", &mut raw.rtp.ports);
+        overridden(
+            env,
+            "ECHO_MODELS_DIR",
+            "speech.models_dir",
+            &mut raw.speech.models_dir,
+        );
+        overridden(
+            env,
+            "ECHO_VOCABULARY_DIR",
+            "speech.vocabulary_dir",
+            &mut raw.speech.vocabulary_dir,
+        );
+        let today_key = overridden(env, "ECHO_TODAY", "speech.today", &mut raw.speech.today);
 
         let sip = SipConfig {
             listen: socket_addr(sip_key, &raw.sip.listen)?,
@@ -683,6 +778,7 @@ impl Config {
         let limits = LimitsConfig {
             drain_timeout: Duration::from_secs(raw.limits.drain_timeout_secs),
         };
+        let speech = speech(raw.speech, today_key)?;
         let trunks = trunks(raw.trunks)?;
         let routes = routes(raw.routes)?;
         Ok(Config {
@@ -691,6 +787,7 @@ impl Config {
             database,
             rtp,
             limits,
+            speech,
             trunks,
             routes,
         })
@@ -721,6 +818,7 @@ impl Default for Config {
             limits: LimitsConfig {
                 drain_timeout: Duration::from_secs(30),
             },
+            speech: SpeechConfig::default(),
             trunks: Vec::new(),
             routes: Vec::new(),
         }
@@ -884,6 +982,38 @@ fn trunks(raw: Vec<RawTrunk>) -> Result<Vec<TrunkConfig>, ConfigError> {
     Ok(trunks)
 }
 
+fn speech(raw: RawSpeech, today_key: &str) -> Result<SpeechConfig, ConfigError> {
+    let non_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    if raw.models_dir.trim().is_empty() {
+        return Err(invalid("speech.models_dir", Problem::Empty));
+    }
+    if raw.workers == 0 || raw.workers > 64 {
+        return Err(invalid(
+            "speech.workers",
+            Problem::OutOfRange {
+                value: raw.workers as f64,
+                min: 1.0,
+                max: 64.0,
+            },
+        ));
+    }
+    let today = match non_empty(raw.today) {
+        None => None,
+        Some(t) => Some(
+            chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+                .map_err(|_| invalid(today_key, Problem::NotDate(t)))?,
+        ),
+    };
+    Ok(SpeechConfig {
+        models_dir: PathBuf::from(raw.models_dir.trim()),
+        workers: raw.workers as usize,
+        vocabulary_dir: PathBuf::from(raw.vocabulary_dir.trim()),
+        flow: non_empty(raw.flow).map(PathBuf::from),
+        today,
+        scheduler_url: non_empty(raw.scheduler_url),
+    })
+}
+
 fn routes(raw: Vec<RawRoute>) -> Result<Vec<RouteConfig>, ConfigError> {
     let mut routes: Vec<RouteConfig> = Vec::with_capacity(raw.len());
     for (i, route) in raw.into_iter().enumerate() {
@@ -915,11 +1045,27 @@ fn routes(raw: Vec<RawRoute>) -> Result<Vec<RouteConfig>, ConfigError> {
             ));
         }
         let media = route_media(&route, &key)?;
+        let staff_uri = match route.staff_uri.filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(uri) => {
+                let uri = uri.trim().to_owned();
+                let lower = uri.to_ascii_lowercase();
+                let ok = (lower.starts_with("sip:") || lower.starts_with("sips:"))
+                    && uri.contains('@')
+                    && !uri.contains(|c: char| c.is_whitespace() || c == '<' || c == '>');
+                if !ok {
+                    return Err(invalid(key("staff_uri"), Problem::NotSipUri(uri)));
+                }
+                Some(uri)
+            }
+        };
         routes.push(RouteConfig {
             pattern,
             app,
             answer_delay: Duration::from_millis(route.answer_delay_ms),
             media,
+            staff_uri,
+            staff_number: route.staff_number.filter(|n| !n.trim().is_empty()),
         });
     }
     Ok(routes)
@@ -989,6 +1135,17 @@ fn route_media(
         2000,
         media.barge_in_min,
     )?;
+    media.pause = ms(
+        "pause_ms",
+        route.pause_ms,
+        0,
+        5000,
+        Duration::from_millis(200),
+    )?;
+    if media.pause >= media.silence {
+        // A pause as long as the silence is the end itself: no speculation.
+        media.pause = Duration::ZERO;
+    }
     if let Some(t) = route.vad_threshold {
         if !(0.0..=1.0).contains(&t) {
             return Err(invalid(
@@ -1025,6 +1182,27 @@ impl fmt::Display for Config {
             "drain_timeout_secs = {}",
             self.limits.drain_timeout.as_secs()
         )?;
+        let sp = &self.speech;
+        writeln!(f, "\n[speech]")?;
+        writeln!(f, "models_dir = {:?}", sp.models_dir.display().to_string())?;
+        writeln!(f, "workers = {}", sp.workers)?;
+        writeln!(
+            f,
+            "vocabulary_dir = {:?}",
+            sp.vocabulary_dir.display().to_string()
+        )?;
+        let flow = sp.flow.as_ref().map(|p| p.display().to_string());
+        writeln!(f, "flow = {:?}", flow.unwrap_or_default())?;
+        let today = sp.today.map(|d| d.to_string());
+        writeln!(f, "today = {:?}", today.unwrap_or_default())?;
+        writeln!(
+            f,
+            "scheduler_url = {:?}",
+            sp.scheduler_url
+                .as_deref()
+                .map(redact_query)
+                .unwrap_or_default()
+        )?;
         for trunk in &self.trunks {
             writeln!(f, "\n[[trunks]]")?;
             writeln!(f, "name = {:?}", trunk.name)?;
@@ -1054,6 +1232,13 @@ impl fmt::Display for Config {
             writeln!(f, "max_utterance_ms = {}", m.max_utterance.as_millis())?;
             writeln!(f, "vad_threshold = {}", m.vad_threshold)?;
             writeln!(f, "barge_in_min_ms = {}", m.barge_in_min.as_millis())?;
+            writeln!(f, "pause_ms = {}", m.pause.as_millis())?;
+            if let Some(uri) = &route.staff_uri {
+                writeln!(f, "staff_uri = {uri:?}")?;
+            }
+            if let Some(number) = &route.staff_number {
+                writeln!(f, "staff_number = {number:?}")?;
+            }
         }
         Ok(())
     }
@@ -1404,7 +1589,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "[[routes]]\nmatch = \"echo\"\napp = \"clinc\"",
-                r#"routes[0].app: unknown app "clinc" (known: echo)"#,
+                r#"routes[0].app: unknown app "clinc" (known: echo, clinic)"#,
             ),
             ("[[routes]]\nmatch = \"\"\napp = \"echo\"", "routes[0].match: must not be empty"),
             (

@@ -27,6 +27,30 @@ pub enum Command {
     Hangup(crate::sip::endpoint::CallHandle),
     /// The caller's RTP stopped: log it and hang up.
     MediaTimeout(crate::sip::endpoint::CallHandle),
+    /// Transfer the caller to `target` with a REFER; the answer comes back
+    /// as [`CallSignal::ReferAnswered`].
+    Refer {
+        /// The call.
+        call: CallHandle,
+        /// The staff URI.
+        target: String,
+    },
+    /// Write a point event of the call to the audit log.
+    Event {
+        /// The call.
+        call: CallHandle,
+        /// What happened.
+        kind: echo_audit::EventKind,
+        /// Details (no caller words).
+        detail: serde_json::Value,
+    },
+    /// The app's verdict on the call, written with its end.
+    Outcome {
+        /// The call.
+        call: CallHandle,
+        /// What the call achieved.
+        outcome: crate::audit_log::AppOutcome,
+    },
     /// Refuse new calls; stop once the calls in progress are over, or hang
     /// them up at the deadline.
     Drain {
@@ -84,6 +108,9 @@ pub struct SipDriver {
     pub metrics: Arc<Metrics>,
     /// The audit log of calls.
     pub audit: CallAudit,
+    /// What voice apps need (speech engines, flow, pool); `None` runs the
+    /// echo app only.
+    pub voice: Option<Arc<crate::voice::VoiceShared>>,
 }
 
 impl SipDriver {
@@ -123,6 +150,11 @@ impl SipDriver {
                         self.audit.media_timeout(call);
                         self.endpoint.hangup(clock.now(), call);
                     }
+                    Command::Refer { call, target } => {
+                        self.endpoint.refer(clock.now(), call, &target);
+                    }
+                    Command::Event { call, kind, detail } => self.audit.event(call, kind, detail),
+                    Command::Outcome { call, outcome } => self.audit.outcome(call, outcome),
                     Command::Drain { deadline, refusing } => {
                         info!(calls = self.endpoint.active_calls(), "draining");
                         self.endpoint.set_draining(true);
@@ -190,6 +222,7 @@ impl SipDriver {
                 call,
                 app,
                 media,
+                staff,
                 trunk,
                 from,
                 to_user,
@@ -198,7 +231,12 @@ impl SipDriver {
             } => {
                 self.audit
                     .incoming(call, &trunk, &from, &to_user, &route, app, &call_id);
-                let start = Start { call, app, media };
+                let start = Start {
+                    call,
+                    app,
+                    media,
+                    staff,
+                };
                 if !self.start_call(clock, &start, calls) {
                     // A port may be on its way back from a call that just
                     // ended (its task drops the socket): wait a little.
@@ -212,6 +250,11 @@ impl SipDriver {
                 self.audit.media(call, media.codec.encoding_name());
                 if let Some(tx) = calls.running.get(&call) {
                     let _ = tx.send(CallSignal::Media(media));
+                }
+            }
+            Event::ReferAnswered { call, code } => {
+                if let Some(tx) = calls.running.get(&call) {
+                    let _ = tx.send(CallSignal::ReferAnswered(code));
                 }
             }
             Event::Ended { call, reason } => {
@@ -228,7 +271,12 @@ impl SipDriver {
     /// Binds the call's RTP socket, starts its task and answers; false if
     /// no port is free.
     fn start_call(&mut self, clock: &Clock, start: &Start, calls: &mut Calls) -> bool {
-        let Start { call, app, media } = *start;
+        let Start {
+            call,
+            app,
+            media,
+            ref staff,
+        } = *start;
         let Some(bound) = self.ports.bind(self.bind_ip) else {
             return false;
         };
@@ -246,7 +294,10 @@ impl SipDriver {
             commands: self.commands_tx.clone(),
             rtp_timeout: self.rtp_timeout,
             media,
+            staff: staff.clone(),
             metrics: self.metrics.clone(),
+            turns: self.audit.turn_log(call),
+            voice: self.voice.clone(),
         }));
         self.endpoint.accept(clock.now(), call, local);
         true
@@ -286,11 +337,12 @@ struct Waiting {
 }
 
 /// What a call task needs from the INVITE's route.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Start {
     call: CallHandle,
     app: App,
     media: echo_media::MediaSettings,
+    staff: crate::routing::Staff,
 }
 
 /// Maps the endpoint's `std::time::Instant`s to tokio's clock, so the core

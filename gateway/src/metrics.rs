@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Label: a SIP method.
@@ -35,8 +36,32 @@ pub struct DirectionLabel {
     pub direction: &'static str,
 }
 
+/// Label: what an inference job does (`stt`, `tts`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `stt`, `stt_speculative` or `tts`.
+    pub kind: &'static str,
+}
+
+/// Label: one leg of a turn's latency.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LegLabel {
+    /// `endpointing`, `recognition`, `dialogue`, `synthesis`, `send` or
+    /// `total` (caller's last voiced frame to the reply's first packet).
+    pub leg: &'static str,
+}
+
+/// A histogram family with latency buckets from 5 ms to 10 s.
+pub type LatencyFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+    ])
+}
+
 /// Every metric the gateway exports; cheap to share behind an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Calls in progress (an INVITE accepted until the call ends).
     pub active_calls: Gauge,
@@ -56,6 +81,43 @@ pub struct Metrics {
     pub rtp_invalid: Counter,
     /// TCP connections open.
     pub tcp_connections: Gauge,
+    /// Inference jobs waiting for a worker.
+    pub inference_queue_depth: Gauge,
+    /// Time jobs waited for a worker, by kind.
+    pub inference_wait: LatencyFamily<KindLabel>,
+    /// Time jobs ran, by kind.
+    pub inference_run: LatencyFamily<KindLabel>,
+    /// Turn latency by leg.
+    pub turn_latency: LatencyFamily<LegLabel>,
+    /// Caller turns handled by voice apps.
+    pub turns: Counter,
+    /// Prompts the caller interrupted.
+    pub barge_ins: Counter,
+    /// Speculative recognitions whose result was used.
+    pub speculative_hits: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            active_calls: Gauge::default(),
+            calls: Family::default(),
+            sip_requests: Family::default(),
+            sip_responses: Family::default(),
+            sip_parse_failures: Counter::default(),
+            sip_retransmissions: Counter::default(),
+            rtp_packets: Family::default(),
+            rtp_invalid: Counter::default(),
+            tcp_connections: Gauge::default(),
+            inference_queue_depth: Gauge::default(),
+            inference_wait: Family::new_with_constructor(latency_histogram),
+            inference_run: Family::new_with_constructor(latency_histogram),
+            turn_latency: Family::new_with_constructor(latency_histogram),
+            turns: Counter::default(),
+            barge_ins: Counter::default(),
+            speculative_hits: Counter::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -102,6 +164,37 @@ impl Metrics {
             "tcp_connections",
             "Open SIP TCP connections",
             self.tcp_connections.clone(),
+        );
+        r.register(
+            "inference_queue_depth",
+            "Speech inference jobs waiting for a worker",
+            self.inference_queue_depth.clone(),
+        );
+        r.register(
+            "inference_wait_seconds",
+            "Time speech inference jobs waited for a worker",
+            self.inference_wait.clone(),
+        );
+        r.register(
+            "inference_run_seconds",
+            "Time speech inference jobs ran",
+            self.inference_run.clone(),
+        );
+        r.register(
+            "turn_latency_seconds",
+            "Latency of caller turns by leg (endpointing, recognition, dialogue, synthesis, send, total)",
+            self.turn_latency.clone(),
+        );
+        r.register("turns", "Caller turns handled", self.turns.clone());
+        r.register(
+            "barge_ins",
+            "Prompts the caller interrupted",
+            self.barge_ins.clone(),
+        );
+        r.register(
+            "speculative_hits",
+            "Speculative recognitions whose result was used",
+            self.speculative_hits.clone(),
         );
     }
 

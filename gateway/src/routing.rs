@@ -20,16 +20,19 @@ use crate::config::{RouteConfig, TrunkConfig, TrunkCredentials};
 pub enum App {
     /// Plays the caller's audio back to them.
     Echo,
+    /// The clinic's voice bot: recognise, understand, answer, audit.
+    Clinic,
 }
 
 impl App {
     /// Every app a route may name, in the spelling used in the config file.
-    pub const KNOWN: &'static [App] = &[App::Echo];
+    pub const KNOWN: &'static [App] = &[App::Echo, App::Clinic];
 
     /// The config-file spelling of this app.
     pub fn as_str(self) -> &'static str {
         match self {
             App::Echo => "echo",
+            App::Clinic => "clinic",
         }
     }
 }
@@ -127,6 +130,15 @@ impl fmt::Display for RouteMatch {
     }
 }
 
+/// A route's way to a person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Staff {
+    /// REFER target.
+    pub uri: Option<String>,
+    /// Said to the caller when the transfer cannot be made.
+    pub number: Option<String>,
+}
+
 /// A resolved route: the app that answers and how long to ring first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
@@ -138,6 +150,8 @@ pub struct Route {
     pub answer_delay: Duration,
     /// Whether this route is built in rather than configured.
     pub builtin: bool,
+    /// Where "talk to staff" goes, and the number said when it can't.
+    pub staff: Staff,
     /// Jitter buffer, endpointing, VAD and barge-in settings.
     pub media: echo_media::MediaSettings,
 }
@@ -147,9 +161,8 @@ pub struct Route {
 ///
 /// Built-ins: `echo` reaches [`App::Echo`] unless a configured route matches
 /// it exactly or by prefix. With no routes configured at all (the embedded
-/// defaults), `*` reaches [`App::Echo`] too (it becomes the clinic app
-/// later); once an operator configures routes, a number none of them
-/// matches gets 404.
+/// defaults), `*` reaches [`App::Clinic`]; once an operator configures
+/// routes, a number none of them matches gets 404.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     exact: HashMap<String, Route>,
@@ -172,6 +185,10 @@ impl RouteTable {
                 answer_delay: config.answer_delay,
                 builtin: false,
                 media: config.media,
+                staff: Staff {
+                    uri: config.staff_uri.clone(),
+                    number: config.staff_number.clone(),
+                },
             };
             match &config.pattern {
                 RouteMatch::Exact(user) => {
@@ -200,7 +217,10 @@ impl RouteTable {
             );
         }
         if routes.is_empty() {
-            any = Some(builtin(RouteMatch::Any));
+            any = Some(Route {
+                app: App::Clinic,
+                ..builtin(RouteMatch::Any)
+            });
         }
         Self {
             exact,
@@ -232,7 +252,11 @@ fn builtin(pattern: RouteMatch) -> Route {
         app: App::Echo,
         answer_delay: Duration::ZERO,
         builtin: true,
-        media: echo_media::MediaSettings::default(),
+        media: echo_media::MediaSettings {
+            pause: Duration::from_millis(200),
+            ..echo_media::MediaSettings::default()
+        },
+        staff: Staff::default(),
     }
 }
 
@@ -713,6 +737,9 @@ mod tests {
         assert_eq!("echo".parse::<App>(), Ok(App::Echo));
         assert_eq!(App::Echo.to_string(), "echo");
         let err = "clinc".parse::<App>().unwrap_err();
-        assert_eq!(err.to_string(), r#"unknown app "clinc" (known: echo)"#);
+        assert_eq!(
+            err.to_string(),
+            r#"unknown app "clinc" (known: echo, clinic)"#
+        );
     }
 }

@@ -142,6 +142,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         rtp_timeout: config.rtp.timeout,
         metrics: metrics.clone(),
         audit: CallAudit::new(Some(audit.clone())),
+        voice: None,
     };
 
     tokio::spawn(crate::tcp::accept_loop(tcp, inbound_tx, metrics.clone()));

@@ -7,6 +7,11 @@
 //! `max_utterance`. The utterance's audio starts `pre_roll` before the first
 //! voiced frame, so the recogniser hears the onset the detector missed, and
 //! ends with the last voiced frame.
+//!
+//! With `pause` set, a shorter silence inside an utterance raises a
+//! [`EndpointEvent::Pause`] with the audio so far: the gateway starts
+//! recognising speculatively while the endpointer still waits for `silence`,
+//! and uses the result if no more speech comes.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -25,6 +30,9 @@ pub struct EndpointConfig {
     pub max_utterance: Duration,
     /// Audio kept from before the start.
     pub pre_roll: Duration,
+    /// Silence after which a [`EndpointEvent::Pause`] is raised (once per
+    /// pause); zero: never. Only useful when shorter than `silence`.
+    pub pause: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -34,6 +42,7 @@ impl Default for EndpointConfig {
             silence: Duration::from_millis(500),
             max_utterance: Duration::from_secs(15),
             pre_roll: Duration::from_millis(200),
+            pause: Duration::ZERO,
         }
     }
 }
@@ -45,6 +54,16 @@ pub enum EndpointEvent {
     SpeechStarted {
         /// Start of the first voiced frame.
         at: Instant,
+    },
+    /// The caller paused for `pause` inside an utterance: the audio so far,
+    /// as the utterance would be if it ended now.
+    Pause {
+        /// 16 kHz mono PCM, pre-roll included, up to the last voiced frame.
+        pcm_16k: Vec<i16>,
+        /// Start of the first voiced frame.
+        start: Instant,
+        /// End of the last voiced frame.
+        end: Instant,
     },
     /// An utterance ended.
     Utterance {
@@ -130,6 +149,15 @@ impl Endpointer {
             {
                 return Some(self.finish());
             }
+            let pause = self.config.pause;
+            // Raised on the frame that crosses `pause`, so once per pause.
+            if !voiced
+                && !pause.is_zero()
+                && self.silence_run >= pause
+                && self.silence_run - length < pause
+            {
+                return Some(self.pause());
+            }
             return None;
         }
         if voiced {
@@ -152,6 +180,22 @@ impl Endpointer {
             self.audio.pop_front();
         }
         None
+    }
+
+    fn pause(&self) -> EndpointEvent {
+        let start = self
+            .run_start
+            .unwrap_or_else(|| self.last_voiced_end.expect("speaking"));
+        let end = self.last_voiced_end.unwrap_or(start);
+        EndpointEvent::Pause {
+            pcm_16k: self
+                .audio
+                .range(..self.audio_at_last_voiced)
+                .copied()
+                .collect(),
+            start,
+            end,
+        }
     }
 
     fn finish(&mut self) -> EndpointEvent {
@@ -199,6 +243,22 @@ mod tests {
                 Some(EndpointEvent::SpeechStarted { at }) => {
                     events.push((i, format!("start@{}", frames(at))))
                 }
+                Some(EndpointEvent::Pause {
+                    pcm_16k,
+                    start,
+                    end,
+                }) => {
+                    let first = pcm_16k.first().copied().unwrap_or(-1);
+                    let last = pcm_16k.last().copied().unwrap_or(-1);
+                    events.push((
+                        i,
+                        format!(
+                            "pause {}..{} audio {first}..={last}",
+                            frames(start),
+                            frames(end)
+                        ),
+                    ))
+                }
                 Some(EndpointEvent::Utterance {
                     pcm_16k,
                     start,
@@ -228,6 +288,7 @@ mod tests {
             silence: 5 * FRAME,
             max_utterance: 20 * FRAME,
             pre_roll: 4 * FRAME,
+            pause: Duration::ZERO,
         };
         // (what, pattern, events)
         /// (frame index, event)
@@ -263,5 +324,27 @@ mod tests {
                 .collect();
             assert_eq!(run(config, pattern), expected, "{what}");
         }
+    }
+
+    #[test]
+    fn pauses_are_raised_once_each_with_the_audio_so_far() {
+        let config = EndpointConfig {
+            min_speech: 3 * FRAME,
+            silence: 5 * FRAME,
+            max_utterance: 40 * FRAME,
+            pre_roll: 4 * FRAME,
+            pause: 2 * FRAME,
+        };
+        let events = run(config, "..###...###.##.....");
+        assert_eq!(
+            events,
+            vec![
+                (4, "start@2".to_string()),
+                (6, "pause 2..5 audio 0..=4".to_string()),
+                // A one-frame gap is no pause.
+                (15, "pause 2..14 audio 0..=13".to_string()),
+                (18, "utterance 2..14 audio 0..=13".to_string()),
+            ]
+        );
     }
 }

@@ -48,6 +48,9 @@ pub struct MediaSettings {
     pub max_utterance: Duration,
     /// Audio kept from before the speech start.
     pub pre_roll: Duration,
+    /// Silence inside an utterance that raises [`MediaEvent::Pause`] (for
+    /// speculative recognition); zero: never.
+    pub pause: Duration,
     /// VAD probability threshold (0.0–1.0).
     pub vad_threshold: f32,
     /// Caller speech during a prompt for this long interrupts it.
@@ -69,6 +72,7 @@ impl Default for MediaSettings {
             silence: Duration::from_millis(500),
             max_utterance: Duration::from_secs(15),
             pre_roll: Duration::from_millis(200),
+            pause: Duration::ZERO,
             vad_threshold: 0.5,
             barge_in_min: Duration::from_millis(200),
             media_timeout: Duration::from_secs(30),
@@ -146,6 +150,17 @@ pub enum MediaEvent {
     SpeechStarted {
         /// Start of the first voiced frame.
         at: Instant,
+    },
+    /// The caller paused inside an utterance (see `MediaSettings::pause`):
+    /// the audio so far. An `Utterance` with the same `start` follows if the
+    /// pause becomes the end; if speech resumes, more pauses may follow.
+    Pause {
+        /// 16 kHz mono PCM so far, with ~200 ms of pre-roll.
+        pcm_16k: Vec<i16>,
+        /// Start of the first voiced frame.
+        start: Instant,
+        /// End of the last voiced frame.
+        end: Instant,
     },
     /// The caller finished an utterance.
     Utterance {
@@ -663,6 +678,15 @@ impl MediaSession {
                 Some(EndpointEvent::SpeechStarted { at }) => {
                     self.events.push_back(MediaEvent::SpeechStarted { at })
                 }
+                Some(EndpointEvent::Pause {
+                    pcm_16k,
+                    start,
+                    end,
+                }) => self.events.push_back(MediaEvent::Pause {
+                    pcm_16k,
+                    start,
+                    end,
+                }),
                 Some(EndpointEvent::Utterance {
                     pcm_16k,
                     start,
@@ -842,6 +866,7 @@ fn endpoint_config(config: &SessionConfig) -> EndpointConfig {
         silence: config.media.silence,
         max_utterance: config.media.max_utterance,
         pre_roll: config.media.pre_roll,
+        pause: config.media.pause,
     }
 }
 

@@ -17,6 +17,10 @@
 
 use std::sync::Arc;
 
+pub mod espeak;
+pub mod onnx;
+pub mod piper;
+
 /// What the recogniser should expect in this turn: the vocabulary of the
 /// slot being asked (provider names, medications…), in their written form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -187,7 +191,10 @@ pub fn sentences(text: &str) -> Vec<&str> {
 
 /// Whether `before` ends with a title whose dot does not end a sentence.
 fn ends_with_title(before: &str) -> bool {
-    let word = before.rsplit(|c: char| !c.is_alphabetic()).next().unwrap_or("");
+    let word = before
+        .rsplit(|c: char| !c.is_alphabetic())
+        .next()
+        .unwrap_or("");
     matches!(word, "Dr" | "Mr" | "Mrs" | "Ms" | "St" | "Prof")
 }
 
@@ -199,7 +206,11 @@ mod tests {
     fn sentences_keep_punctuation_and_titles() {
         assert_eq!(
             sentences("Thanks. What is your date of birth? Dr. Patel at 2.30 then"),
-            vec!["Thanks.", "What is your date of birth?", "Dr. Patel at 2.30 then"]
+            vec![
+                "Thanks.",
+                "What is your date of birth?",
+                "Dr. Patel at 2.30 then"
+            ]
         );
         assert_eq!(sentences("  "), Vec::<&str>::new());
         assert_eq!(sentences("Hello"), vec!["Hello"]);

@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::routing::{Admission, App, RouteTable, TrunkId, TrunkTable};
 
 /// Methods Echo implements, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY";
 /// The only body type Echo takes.
 const SDP: &str = "application/sdp";
 /// How long a digest nonce stays valid.
@@ -81,6 +81,8 @@ pub enum Event {
         app: App,
         /// The route's media settings.
         media: echo_media::MediaSettings,
+        /// The route's way to a person.
+        staff: crate::routing::Staff,
         /// The route's pattern, as configured.
         route: String,
         /// The trunk it came from.
@@ -98,6 +100,14 @@ pub enum Event {
         call: CallHandle,
         /// What was agreed.
         media: NegotiatedMedia,
+    },
+    /// The final answer to our REFER (RFC 3515): 2xx means the caller's
+    /// side took the transfer on; 408 when nothing came back.
+    ReferAnswered {
+        /// The call.
+        call: CallHandle,
+        /// The final status code.
+        code: u16,
     },
     /// The call is over; its resources can go.
     Ended {
@@ -171,7 +181,7 @@ pub struct SipEndpoint {
     metrics: Arc<Metrics>,
     rng: SmallRng,
     server_tx: HashMap<ServerKey, ServerTransaction>,
-    client_tx: HashMap<String, (ClientTransaction, CallHandle)>,
+    client_tx: HashMap<String, (ClientTransaction, CallHandle, Purpose)>,
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
@@ -184,6 +194,13 @@ pub struct SipEndpoint {
     /// Deadlines of transactions and ringing calls; entries may be stale
     /// (re-armed or stopped timers), which `handle_timeout` skips.
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+}
+
+/// Why Echo sent a request in a dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Bye,
+    Refer,
 }
 
 /// What a deadline in the timer heap belongs to.
@@ -310,7 +327,7 @@ impl SipEndpoint {
                     if self
                         .client_tx
                         .get(&branch)
-                        .and_then(|(t, _)| t.next_timeout())
+                        .and_then(|(t, _, _)| t.next_timeout())
                         .is_some_and(|at| at <= now)
                     {
                         self.client_timeouts(now, &branch);
@@ -342,7 +359,7 @@ impl SipEndpoint {
         if let Some(at) = self
             .client_tx
             .get(branch)
-            .and_then(|(t, _)| t.next_timeout())
+            .and_then(|(t, _, _)| t.next_timeout())
         {
             self.timers
                 .push(Reverse((at, TimerKey::Client(branch.to_owned()))));
@@ -620,6 +637,8 @@ impl SipEndpoint {
                 self.end_call(call, EndReason::RemoteBye);
             }
             "OPTIONS" => self.respond(now, ctx, req, 200, None, capabilities(), None),
+            // The progress of a REFER we sent (RFC 3515 §2.4.4): noted only.
+            "NOTIFY" => self.respond(now, ctx, req, 200, None, Vec::new(), None),
             "INVITE" => self.on_reinvite(now, ctx, call, req),
             _ => self.respond(now, ctx, req, 405, None, allow(), None),
         }
@@ -732,6 +751,7 @@ impl SipEndpoint {
             return;
         };
         let (app, answer_delay, media_settings) = (route.app, route.answer_delay, route.media);
+        let staff = route.staff.clone();
         let route_name = route.pattern.to_string();
         if let Some(code) = body_problem(&req) {
             self.reject_invite(now, ctx, &req, code, accept_sdp(code));
@@ -827,6 +847,7 @@ impl SipEndpoint {
             call,
             app,
             media: media_settings,
+            staff,
             route: route_name,
             trunk: self.trunks.name(trunk).to_owned(),
             from: message::addr_uri(&remote).to_owned(),
@@ -896,12 +917,12 @@ impl SipEndpoint {
             return;
         };
         let code = resp.status_code.code();
-        let Some((tx, call)) = self.client_tx.get_mut(&branch) else {
+        let Some((tx, call, purpose)) = self.client_tx.get_mut(&branch) else {
             return;
         };
-        let call = *call;
+        let (call, purpose) = (*call, *purpose);
         match tx.on_response(now, code) {
-            ClientOutput::Final(_) => self.end_call(call, EndReason::LocalBye),
+            ClientOutput::Final(code) => self.client_final(call, purpose, code),
             ClientOutput::Retransmit(data) => self.transmits.push_back(Transmit {
                 flow: tx.flow(),
                 data,
@@ -953,10 +974,10 @@ impl SipEndpoint {
 
     fn client_timeouts(&mut self, now: Instant, branch: &str) {
         loop {
-            let Some((tx, call)) = self.client_tx.get_mut(branch) else {
+            let Some((tx, call, purpose)) = self.client_tx.get_mut(branch) else {
                 return;
             };
-            let call = *call;
+            let (call, purpose) = (*call, *purpose);
             if tx.next_timeout().is_none_or(|at| at > now) {
                 break;
             }
@@ -968,14 +989,14 @@ impl SipEndpoint {
                         data,
                     });
                 }
-                ClientOutput::TimedOut => self.end_call(call, EndReason::LocalBye),
+                ClientOutput::TimedOut => self.client_final(call, purpose, 408),
                 ClientOutput::Final(_) | ClientOutput::None => {}
             }
         }
         if self
             .client_tx
             .get(branch)
-            .is_some_and(|(t, _)| t.next_timeout().is_none())
+            .is_some_and(|(t, _, _)| t.next_timeout().is_none())
         {
             self.client_tx.remove(branch);
         } else {
@@ -1076,8 +1097,15 @@ impl SipEndpoint {
         headers
     }
 
+    /// A final response (or Timer F, as 408) to a request we sent.
+    fn client_final(&mut self, call: CallHandle, purpose: Purpose, code: u16) {
+        match purpose {
+            Purpose::Bye => self.end_call(call, EndReason::LocalBye),
+            Purpose::Refer => self.events.push_back(Event::ReferAnswered { call, code }),
+        }
+    }
+
     fn send_bye(&mut self, now: Instant, call: CallHandle) {
-        let branch = format!("z9hG4bK{}", self.token());
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1085,6 +1113,51 @@ impl SipEndpoint {
             return;
         }
         c.state = CallState::Terminating;
+        self.send_in_dialog(now, call, Purpose::Bye, "BYE", &[]);
+    }
+
+    /// Asks the caller's side to call `target` instead (RFC 3515 REFER, in
+    /// the dialog); the answer comes as [`Event::ReferAnswered`]. Ignored
+    /// unless the call is answered and acknowledged.
+    pub fn refer(&mut self, now: Instant, call: CallHandle, target: &str) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let awaiting_ack = self
+            .server_tx
+            .get(&c.invite_key)
+            .is_some_and(|t| t.awaiting_ack());
+        if c.state != CallState::Answered || awaiting_ack {
+            self.events
+                .push_back(Event::ReferAnswered { call, code: 491 });
+            return;
+        }
+        let referred_by = message::addr_uri(&c.dialog.local_uri).to_owned();
+        let headers = [
+            format!("Refer-To: <{target}>"),
+            format!("Referred-By: <{referred_by}>"),
+            format!(
+                "Contact: <sip:echo@{}:{}>",
+                self.config.host, self.config.port
+            ),
+        ];
+        self.send_in_dialog(now, call, Purpose::Refer, "REFER", &headers);
+    }
+
+    /// Sends a request in the call's dialog through a new non-INVITE client
+    /// transaction.
+    fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        purpose: Purpose,
+        method: &str,
+        extra: &[String],
+    ) {
+        let branch = format!("z9hG4bK{}", self.token());
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.dialog.local_cseq += 1;
         let d = &c.dialog;
         // Loose routing (RFC 3261 §12.2.1.1): Request-URI = remote target,
@@ -1101,7 +1174,7 @@ impl SipEndpoint {
         };
         let flow = Flow { remote, ..c.flow };
         let mut text = format!(
-            "BYE {} SIP/2.0\r\nVia: SIP/2.0/{} {}:{};branch={};rport\r\nMax-Forwards: 70\r\n",
+            "{method} {} SIP/2.0\r\nVia: SIP/2.0/{} {}:{};branch={};rport\r\nMax-Forwards: 70\r\n",
             d.remote_target,
             flow.transport.as_str(),
             self.config.host,
@@ -1111,8 +1184,12 @@ impl SipEndpoint {
         for r in &routes {
             text.push_str(&format!("Route: {r}\r\n"));
         }
+        for h in extra {
+            text.push_str(h);
+            text.push_str("\r\n");
+        }
         text.push_str(&format!(
-            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nUser-Agent: Echo/{}\r\nContent-Length: 0\r\n\r\n",
+            "From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} {method}\r\nUser-Agent: Echo/{}\r\nContent-Length: 0\r\n\r\n",
             d.local_uri,
             d.local_tag,
             d.remote,
@@ -1121,14 +1198,14 @@ impl SipEndpoint {
             env!("CARGO_PKG_VERSION"),
         ));
         let data = text.into_bytes();
-        self.metrics.request("BYE");
+        self.metrics.request(method);
         self.transmits.push_back(Transmit {
             flow,
             data: data.clone(),
         });
         self.client_tx.insert(
             branch.clone(),
-            (ClientTransaction::new(now, flow, data), call),
+            (ClientTransaction::new(now, flow, data), call, purpose),
         );
         self.schedule_client(&branch);
     }

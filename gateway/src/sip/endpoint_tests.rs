@@ -736,3 +736,80 @@ To: <sip:c@d>;tag=2\r\nCall-ID: f5\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
     assert_eq!(statuses(&sim.sent()), vec![200]);
     assert!(sim.metrics.sip_parse_failures.get() > 0);
 }
+
+/// A response to `request` (one we sent) with `status`.
+fn reply_to(request: &str, status: &str) -> String {
+    let via = header_value_text(request, "Via");
+    let line = |name: &str| {
+        request
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_owned()
+    };
+    format!(
+        "SIP/2.0 {status}\r\nVia: {via}\r\n{}\r\n{}\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        line("From:"),
+        line("To:"),
+        line("Call-ID:"),
+        line("CSeq:"),
+    )
+}
+
+#[test]
+fn refer_goes_in_the_dialog_and_its_answer_is_reported() {
+    let mut sim = Sim::new("");
+    let (call, ok) = sim.establish("r1");
+    sim.events();
+    sim.send(&in_dialog("ACK", &ok, 1, "rack1", None));
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 1);
+    let refer = &sent[0];
+    assert!(
+        refer.starts_with("REFER sip:alice@127.0.0.1:5062 SIP/2.0"),
+        "{refer}"
+    );
+    assert!(refer.contains("Refer-To: <sip:frontdesk@127.0.0.1:5070>"));
+    assert!(refer.contains("Referred-By: <sip:echo@127.0.0.1>"));
+    assert!(refer.contains("To: <sip:alice@127.0.0.1>;tag=a1"));
+    assert!(refer.contains(" REFER\r\n"), "CSeq method");
+    sim.send(&reply_to(refer, "202 Accepted"));
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 202 }]);
+    // The transferee's NOTIFY is answered; the call stays up.
+    sim.send(&in_dialog("NOTIFY", &ok, 2, "rnotify", None));
+    assert_eq!(statuses(&sim.sent()), vec![200]);
+    assert_eq!(sim.endpoint.active_calls(), 1);
+
+    // A refused REFER is reported too, and the call can still end with BYE.
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    let refer = sim.sent().remove(0);
+    sim.send(&reply_to(&refer, "405 Method Not Allowed"));
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 405 }]);
+    sim.endpoint.hangup(sim.now, call);
+    let bye = sim.sent().remove(0);
+    assert!(bye.starts_with("BYE "), "{bye}");
+    sim.send(&reply_to(&bye, "200 OK"));
+    assert_eq!(
+        sim.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::LocalBye
+        }]
+    );
+}
+
+#[test]
+fn unanswered_refer_is_reported_as_408() {
+    let mut sim = Sim::new("");
+    let (call, ok) = sim.establish("r2");
+    sim.events();
+    sim.send(&in_dialog("ACK", &ok, 1, "rack2", None));
+    sim.endpoint
+        .refer(sim.now, call, "sip:frontdesk@127.0.0.1:5070");
+    sim.sent();
+    sim.advance(Duration::from_secs(33));
+    assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 408 }]);
+}

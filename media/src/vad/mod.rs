@@ -34,7 +34,7 @@ mod gate;
 mod silero;
 
 pub use gate::{Gate, GateFrame};
-pub use silero::{SileroError, SileroVad, SILERO_CHUNK, SILERO_CONTEXT};
+pub use silero::{ort_runtime, SileroError, SileroVad, SILERO_CHUNK, SILERO_CONTEXT};
 
 /// Samples in one 20 ms frame at 16 kHz.
 pub const FRAME_SAMPLES: usize = 320;

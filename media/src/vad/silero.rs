@@ -59,8 +59,16 @@ pub enum SileroError {
 static RUNTIME: OnceLock<(PathBuf, Environment)> = OnceLock::new();
 static RUNTIME_INIT: Mutex<()> = Mutex::new(());
 
-fn runtime(dylib: &Path) -> Result<&'static Environment, SileroError> {
+/// The process's one ONNX Runtime environment, loaded from `dylib` (the
+/// versioned `libonnxruntime.so.1.31.1`) on first use. Every engine that
+/// runs ONNX models in the process (this VAD, echo-speech's Piper voice)
+/// must get its environment here: `ort` (rc.15) refuses a second one and
+/// keeps the first private.
+pub fn ort_runtime(dylib: &Path) -> Result<&'static Environment, SileroError> {
     let _guard = RUNTIME_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    // "models/x" and "/work/models/x" are the same library.
+    let canonical = std::fs::canonicalize(dylib);
+    let dylib = canonical.as_deref().unwrap_or(dylib);
     if let Some((loaded, env)) = RUNTIME.get() {
         return if loaded == dylib {
             Ok(env)
@@ -110,7 +118,7 @@ impl SileroVad {
                 });
             }
         }
-        let env = runtime(dylib)?;
+        let env = ort_runtime(dylib)?;
         // One thread each: a call's VAD must not fan out over the cores
         // the other calls need.
         let builder = Session::builder(env)?
