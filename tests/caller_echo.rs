@@ -246,10 +246,12 @@ fn caller_answers_what_the_recogniser_heard() {
 
 /// A minimal bot over raw sockets: answers the INVITE, says `words` over
 /// RTP (espeak-ng, μ-law), optionally sends a REFER (and expects 202 and
-/// the NOTIFY), then hangs up with BYE. Returns what it saw.
+/// the NOTIFY, or 603 when the caller was told to `refuse`), then hangs up
+/// with BYE. Returns what it saw.
 fn fake_bot(
     words: &'static str,
     refer: bool,
+    refuse: bool,
 ) -> (SocketAddr, std::thread::JoinHandle<Vec<String>>) {
     use common::sip::{parse_sdp_audio, rtp_packet, ulaw_encode, Msg};
     let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -322,6 +324,8 @@ fn fake_bot(
             sip.send_to(r.as_bytes(), caller).unwrap();
             let (accepted, _) = recv(&|m| m.code != 0 && m.cseq().is_some_and(|c| c.1 == "REFER"));
             seen.push(format!("REFER {}", accepted.code));
+        }
+        if refer && !refuse {
             let (notify, from) = recv(&|m| m.method == "NOTIFY");
             seen.push(format!(
                 "NOTIFY {} {} {}",
@@ -341,7 +345,11 @@ fn fake_bot(
     (addr, handle)
 }
 
-fn call_fake_bot(bot: SocketAddr, transcript: &str) -> echo_gateway::caller::CallReport {
+fn call_fake_bot(
+    bot: SocketAddr,
+    transcript: &str,
+    refuse_refer: bool,
+) -> echo_gateway::caller::CallReport {
     use echo_gateway::caller::{self, scenario::Scenario, voice::Voice};
     let recognizer = ScriptedRecognizer(std::sync::Mutex::new([transcript.to_owned()].into()));
     let options = caller::CallOptions {
@@ -350,7 +358,7 @@ fn call_fake_bot(bot: SocketAddr, transcript: &str) -> echo_gateway::caller::Cal
         voice: Voice::parse("en-us+f3"),
         recognizer: Some(std::sync::Arc::new(recognizer)),
         timeout: Duration::from_secs(30),
-        refuse_refer: false,
+        refuse_refer,
         save_audio: None,
         speak_first_after: Duration::from_secs(10),
     };
@@ -368,8 +376,8 @@ fn bye_from_the_bot_ends_the_call_after_its_last_words() {
         eprintln!("espeak-ng not installed; skipped");
         return;
     }
-    let (bot, seen) = fake_bot("Thank you for calling. Goodbye.", false);
-    let report = call_fake_bot(bot, "Thank you for calling. Goodbye.");
+    let (bot, seen) = fake_bot("Thank you for calling. Goodbye.", false, false);
+    let report = call_fake_bot(bot, "Thank you for calling. Goodbye.", false);
     let seen = seen.join().expect("the fake bot ran");
     assert_eq!(seen, ["INVITE", "ACK", "BYE 200"], "{report:#?}");
     assert_eq!(
@@ -392,8 +400,8 @@ fn refer_is_accepted_notified_and_reported() {
         return;
     }
     let words = "I'm putting you through to the front desk now. Please hold.";
-    let (bot, seen) = fake_bot(words, true);
-    let report = call_fake_bot(bot, words);
+    let (bot, seen) = fake_bot(words, true, false);
+    let report = call_fake_bot(bot, words, false);
     let seen = seen.join().expect("the fake bot ran");
     assert_eq!(
         seen,
@@ -417,4 +425,32 @@ fn refer_is_accepted_notified_and_reported() {
     );
     assert_eq!(report.turns.len(), 1, "{report:#?}");
     assert_eq!(report.turns[0].caller, None);
+}
+
+/// `--refuse-refer`: the REFER gets 603 and no NOTIFY; the bot's BYE then
+/// ends the call as bye-from-bot, the target still recorded.
+#[test]
+fn refer_refused_on_request() {
+    if !have_espeak() {
+        eprintln!("espeak-ng not installed; skipped");
+        return;
+    }
+    let words = "I'm putting you through to the front desk now. Please hold.";
+    let (bot, seen) = fake_bot(words, true, true);
+    let report = call_fake_bot(bot, words, true);
+    let seen = seen.join().expect("the fake bot ran");
+    assert_eq!(
+        seen,
+        ["INVITE", "ACK", "REFER 603", "BYE 200"],
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.ended,
+        echo_gateway::caller::Ended::ByeFromBot,
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.refer_to.as_deref(),
+        Some("sip:frontdesk@127.0.0.1:5099")
+    );
 }
