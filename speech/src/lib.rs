@@ -15,6 +15,8 @@
 //! vocabulary.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod whisper;
+
 use std::sync::Arc;
 
 pub mod espeak;

@@ -1,0 +1,243 @@
+//! Cost and accuracy of the Whisper recogniser on the caller lines of the
+//! development scenarios, spoken by espeak-ng:
+//!
+//! ```text
+//! cargo run --release -p echo-speech --example whisper_bench [SCENARIO_DIR] [N]
+//! ```
+//!
+//! SCENARIO_DIR defaults to /work/shared/data/scenarios (its `*.toml` are
+//! read at run time), N (utterances) to 20. Prints per-configuration p50/p90
+//! of the mel and decode times, and word error rates.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use echo_speech::whisper::{EncoderWindow, Precision, WhisperOptions, WhisperRecognizer};
+use echo_speech::Bias;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "/work/shared/data/scenarios".to_owned()),
+    );
+    let n: usize = args
+        .next()
+        .map_or(20, |n| n.parse().expect("N is a number"));
+    let lines = caller_lines(&dir, n);
+    let medications = medications(&dir.join("../clinic/medications.txt"));
+    println!("{} utterances from {}", lines.len(), dir.display());
+
+    let clean: Vec<Vec<i16>> = lines.iter().map(|l| support::speak(l, false)).collect();
+    let phone: Vec<Vec<i16>> = lines.iter().map(|l| support::speak(l, true)).collect();
+    let seconds: f64 = clean.iter().map(|p| p.len() as f64 / 16_000.0).sum::<f64>();
+    println!(
+        "audio: {:.1} s in all, {:.1} s an utterance on average\n",
+        seconds,
+        seconds / lines.len() as f64
+    );
+
+    let bias = Bias::terms(medications);
+    let base = WhisperOptions {
+        replicas: 1,
+        ..WhisperOptions::default()
+    };
+    let runs: Vec<(&str, WhisperOptions, &Vec<Vec<i16>>, bool)> = vec![
+        (
+            "int8  1 thread  full  unbiased 16k",
+            base.clone(),
+            &clean,
+            false,
+        ),
+        (
+            "int8  1 thread  full  unbiased 8k ",
+            base.clone(),
+            &phone,
+            false,
+        ),
+        (
+            "int8  1 thread  full  biased   8k ",
+            base.clone(),
+            &phone,
+            true,
+        ),
+        (
+            "int8  2 threads full  unbiased 8k ",
+            WhisperOptions {
+                intra_threads: 2,
+                ..base.clone()
+            },
+            &phone,
+            false,
+        ),
+        (
+            "f32   1 thread  full  unbiased 8k ",
+            WhisperOptions {
+                precision: Precision::Float32,
+                ..base.clone()
+            },
+            &phone,
+            false,
+        ),
+        (
+            "int8  1 thread  fit   unbiased 8k ",
+            WhisperOptions {
+                encoder_window: EncoderWindow::Fit,
+                ..base.clone()
+            },
+            &phone,
+            false,
+        ),
+    ];
+    println!(
+        "{:36} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6}",
+        "configuration", "load", "mel50", "mel90", "dec50", "dec90", "WER"
+    );
+    for (label, options, audio, biased) in runs {
+        let started = Instant::now();
+        let model = match WhisperRecognizer::load(&support::model_dir(), options) {
+            Ok(m) => m,
+            Err(e) => {
+                println!("{label:36} load failed: {e}");
+                continue;
+            }
+        };
+        let load = started.elapsed();
+        let bias = if biased { bias.clone() } else { Bias::none() };
+        let mut mel = Vec::new();
+        let mut decode = Vec::new();
+        let (mut errors, mut words) = (0, 0);
+        let mut failed = None;
+        for (line, pcm) in lines.iter().zip(audio.iter()) {
+            match model.transcribe_timed(pcm, &bias) {
+                Ok((heard, timing)) => {
+                    mel.push(timing.mel);
+                    decode.push(timing.decode);
+                    let reference = support::words(line);
+                    errors += support::word_errors(&reference, &support::words(&heard.text));
+                    words += reference.len();
+                    if std::env::var_os("VERBOSE").is_some() {
+                        println!("  {line:?} -> {:?} {:?}", heard.text, heard.confidence);
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            println!("{label:36} failed: {e}");
+            continue;
+        }
+        println!(
+            "{label:36} {:>5.2}s {:>6.1}ms {:>6.1}ms {:>7.0}ms {:>7.0}ms {:>5.1}%",
+            load.as_secs_f64(),
+            ms(percentile(&mut mel, 0.5)),
+            ms(percentile(&mut mel, 0.9)),
+            ms(percentile(&mut decode, 0.5)),
+            ms(percentile(&mut decode, 0.9)),
+            100.0 * errors as f64 / words.max(1) as f64
+        );
+    }
+
+    // Two calls at once: two worker threads on one recogniser with two
+    // replicas (the default) against one replica.
+    for replicas in [1, 2] {
+        let model = Arc::new(
+            WhisperRecognizer::load(
+                &support::model_dir(),
+                WhisperOptions {
+                    replicas,
+                    ..WhisperOptions::default()
+                },
+            )
+            .expect("model loads"),
+        );
+        let phone = Arc::new(phone.clone());
+        let started = Instant::now();
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let (model, phone) = (Arc::clone(&model), Arc::clone(&phone));
+                std::thread::spawn(move || {
+                    for pcm in phone.iter().skip(w).step_by(2) {
+                        model.transcribe_timed(pcm, &Bias::none()).expect("decodes");
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("worker");
+        }
+        let wall = started.elapsed();
+        println!(
+            "2 workers, {replicas} replica(s) × 1 thread: {} utterances in {:.1} s wall ({:.0} ms each)",
+            phone.len(),
+            wall.as_secs_f64(),
+            ms(wall) / phone.len() as f64
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(values: &mut [Duration], p: f64) -> Duration {
+    values.sort();
+    let i = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values.get(i).copied().unwrap_or_default()
+}
+
+/// The callers' lines (`opening`, `[answers]` and `[confirm]` values) of
+/// the scenario files, first `n` distinct ones of two words or more.
+fn caller_lines(dir: &Path, n: usize) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut lines: Vec<String> = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("scenario readable");
+        let mut section = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let spoken = match section.as_str() {
+                "" => key.trim() == "opening",
+                "answers" | "confirm" => true,
+                _ => false,
+            };
+            let value = value.trim().trim_matches('"');
+            if spoken && value.split_whitespace().count() >= 2 && !lines.iter().any(|l| l == value)
+            {
+                lines.push(value.to_owned());
+            }
+        }
+    }
+    lines.truncate(n);
+    lines
+}
+
+/// The generic names in medications.txt, for a bias.
+fn medications(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect()
+}

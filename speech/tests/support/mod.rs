@@ -1,0 +1,75 @@
+//! Synthetic callers for the recogniser's tests and benchmark: espeak-ng
+//! speaks, sox resamples (both Debian packages, installed by `./x setup`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `models/whisper-tiny.en`, as `scripts/fetch-models.sh` makes it.
+pub fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/whisper-tiny.en")
+}
+
+/// `text` spoken by espeak-ng (`en-us+f3`, 150 words a minute) as 16 kHz
+/// mono PCM; with `telephone`, squeezed through 8 kHz and back first.
+pub fn speak(text: &str, telephone: bool) -> Vec<i16> {
+    let mut espeak = Command::new("espeak-ng")
+        .args(["-v", "en-us+f3", "-s", "150", "--stdout", text])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("espeak-ng runs (apt-get install espeak-ng)");
+    let wav = espeak.stdout.take().expect("piped");
+    let mut sox = Command::new("sox");
+    sox.args([
+        "-q", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
+    ]);
+    sox.args(["-r", "16000", "-"]);
+    if telephone {
+        sox.args(["rate", "8000", "rate", "16000"]);
+    }
+    let out = sox
+        .stdin(Stdio::from(wav))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("sox runs (apt-get install sox)");
+    assert!(espeak.wait().expect("espeak-ng ends").success());
+    assert!(out.status.success(), "sox failed");
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Lower-case words without punctuation (numbers and letters kept).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == '-')
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word edit distance between a reference and a hypothesis.
+pub fn word_errors(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, h) in hypothesis.iter().enumerate() {
+            let substitution = diagonal + usize::from(r != h);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[hypothesis.len()]
+}
+
+/// Word error rate of `hypothesis` against `reference`.
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r = words(reference);
+    word_errors(&r, &words(hypothesis)) as f64 / r.len().max(1) as f64
+}
