@@ -13,6 +13,7 @@
 
 pub mod audit_log;
 pub mod call;
+pub mod caller;
 pub mod config;
 pub mod driver;
 pub mod http;

@@ -56,6 +56,47 @@ enum Cmd {
         #[command(subcommand)]
         command: AuditCmd,
     },
+    /// Phone a bot as a scripted caller: synthesised speech over SIP/RTP,
+    /// the conversation and per-turn voice-to-voice latency on stdout.
+    /// Exits 0 when the bot ended the call (BYE or REFER).
+    Call {
+        /// Whom to call: `sip:user@ip[:port]`.
+        #[arg(value_name = "SIP-URI", default_value = "sip:clinic@127.0.0.1:5060")]
+        target: String,
+        /// The caller's script (../shared/data/scenarios/*.toml).
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// Give up (and hang up) after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 180)]
+        timeout: u64,
+        /// The caller's voice: an espeak-ng voice, or `flite:NAME`.
+        #[arg(long, default_value = "en-us+f3")]
+        voice: String,
+        /// Folder with the recogniser's model (whisper-tiny.en).
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "ECHO_MODELS_DIR",
+            default_value = "models"
+        )]
+        models: PathBuf,
+        /// No recogniser: after each bot prompt say the scenario's next
+        /// line (opening, answers, confirmation), then hang up.
+        #[arg(long)]
+        listen_only: bool,
+        /// Answer the bot's REFER with 603 Decline instead of 202.
+        #[arg(long)]
+        refuse_refer: bool,
+        /// Speak first when the bot says nothing this many ms after answering.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        speak_first_after: u64,
+        /// Write the report as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write each bot prompt as a WAV file into this folder.
+        #[arg(long, value_name = "DIR")]
+        save_audio: Option<PathBuf>,
+    },
     /// Check a configuration and print it as the gateway would use it.
     CheckConfig {
         /// TOML configuration.
@@ -148,6 +189,57 @@ fn main() -> anyhow::Result<()> {
             vocabulary,
             scheduler_url,
         } => chat(flow, today, vocabulary, scheduler_url),
+        Cmd::Call {
+            target,
+            scenario,
+            timeout,
+            voice,
+            models,
+            listen_only,
+            refuse_refer,
+            speak_first_after,
+            json,
+            save_audio,
+        } => {
+            use echo_gateway::caller;
+            let text = std::fs::read_to_string(&scenario)
+                .with_context(|| format!("cannot read scenario {}", scenario.display()))?;
+            let scenario = caller::scenario::Scenario::from_toml(&text)
+                .with_context(|| format!("bad scenario in {}", scenario.display()))?;
+            let recognizer = if listen_only {
+                None
+            } else {
+                Some(
+                    caller::load_recognizer(&models)
+                        .context("cannot load the recogniser (--listen-only calls without one)")?,
+                )
+            };
+            if let Some(dir) = &save_audio {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let options = caller::CallOptions {
+                target_uri: target,
+                scenario,
+                voice: caller::voice::Voice::parse(&voice),
+                recognizer,
+                timeout: std::time::Duration::from_secs(timeout),
+                refuse_refer,
+                save_audio,
+                speak_first_after: std::time::Duration::from_millis(speak_first_after),
+            };
+            let report = runtime()?.block_on(caller::call(options))?;
+            println!("{}", report.summary());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report)?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if !report.ended_by_bot() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::CheckConfig { config } => {
             let config = load(config.as_ref())?;
             println!("{config:#?}");
