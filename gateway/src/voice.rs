@@ -30,7 +30,7 @@ use echo_dialogue::{
 use echo_media::{MediaEvent, MediaSession, MediaSettings, TransmitKind};
 use echo_speech::espeak::EspeakSynthesizer;
 use echo_speech::piper::{PiperOptions, PiperSynthesizer};
-use echo_speech::whisper::{WhisperOptions, WhisperRecognizer};
+use echo_speech::whisper::{EncoderWindow, WhisperOptions, WhisperRecognizer};
 use echo_speech::{sentences, Bias, SharedRecognizer, SharedSynthesizer, SpeechError, Transcript};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -127,12 +127,22 @@ impl VoiceShared {
         let flow: &'static Flow = Box::leak(Box::new(flow));
         let models = &config.models_dir;
         let whisper_dir = models.join("whisper-tiny.en");
+        let options = WhisperOptions {
+            replicas: config.workers.clamp(1, 4),
+            encoder_window: if config.whisper_fit {
+                EncoderWindow::Fit
+            } else {
+                EncoderWindow::Full
+            },
+            ..WhisperOptions::default()
+        };
+        let window = options.encoder_window;
         let recognizer: Option<SharedRecognizer> = match WhisperRecognizer::load(
             &whisper_dir,
-            WhisperOptions::default(),
+            options,
         ) {
             Ok(r) => {
-                info!(model = %whisper_dir.display(), "speech recognition: Whisper tiny.en (CTranslate2, int8)");
+                info!(model = %whisper_dir.display(), ?window, "speech recognition: Whisper tiny.en (CTranslate2, int8)");
                 Some(Arc::new(r))
             }
             Err(e) => {

@@ -218,11 +218,15 @@ pub enum CallerError {
 /// Loads the recogniser the caller hears with, from the models folder
 /// (`whisper-tiny.en` in it).
 pub fn load_recognizer(models_dir: &Path) -> Result<SharedRecognizer, SpeechError> {
-    Err(SpeechError::Missing {
-        what: "Whisper recogniser",
-        path: models_dir.join("whisper-tiny.en").display().to_string(),
-        hint: "this build has no Whisper engine yet; run with --listen-only",
-    })
+    let recognizer = echo_speech::whisper::WhisperRecognizer::load(
+        &models_dir.join("whisper-tiny.en"),
+        echo_speech::whisper::WhisperOptions {
+            // One call: one replica is enough.
+            replicas: 1,
+            ..Default::default()
+        },
+    )?;
+    Ok(std::sync::Arc::new(recognizer))
 }
 
 /// What blocking helpers send back to the call loop.
