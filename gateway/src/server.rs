@@ -246,7 +246,7 @@ fn advertised_ip(config: &Config) -> IpAddr {
 /// Says at start whether Silero (through ONNX Runtime, from
 /// `speech.models_dir`) is available to the VAD, or the gate alone runs.
 fn report_vad(dir: &std::path::Path) {
-    match echo_media::vad::SileroVad::load_dir(&dir) {
+    match echo_media::vad::SileroVad::load_dir(dir) {
         Ok(_) => info!(models = %dir.display(), "VAD: gate + Silero (ONNX Runtime)"),
         Err(e) => tracing::warn!(
             models = %dir.display(),

@@ -1123,7 +1123,7 @@ fn speech_parts(text: &str) -> Vec<String> {
             let cut = sentence
                 .match_indices(", ")
                 .map(|(at, _)| at)
-                .find(|&at| at >= 12 && at <= FIRST_PART_CHARS);
+                .find(|at| (12..=FIRST_PART_CHARS).contains(at));
             if let Some(at) = cut {
                 parts.push(sentence[..=at].to_owned());
                 parts.push(sentence[at + 2..].to_owned());
