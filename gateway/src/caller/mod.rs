@@ -215,14 +215,12 @@ pub enum CallerError {
     Io(#[from] std::io::Error),
 }
 
-/// Loads the recogniser the caller hears with, from the models folder
-/// (`whisper-tiny.en` in it).
+/// Loads the recogniser the caller hears with: Whisper tiny.en from
+/// `models_dir/whisper-tiny.en` (`scripts/fetch-models.sh` puts it there).
 pub fn load_recognizer(models_dir: &Path) -> Result<SharedRecognizer, SpeechError> {
-    Err(SpeechError::Missing {
-        what: "Whisper recogniser",
-        path: models_dir.join("whisper-tiny.en").display().to_string(),
-        hint: "this build has no Whisper engine yet; run with --listen-only",
-    })
+    let model = models_dir.join("whisper-tiny.en");
+    let whisper = echo_speech::whisper::WhisperRecognizer::load(&model, Default::default())?;
+    Ok(Arc::new(whisper))
 }
 
 /// What blocking helpers send back to the call loop.
