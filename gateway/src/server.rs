@@ -41,6 +41,9 @@ pub enum StartError {
         /// The reason.
         source: echo_audit::StoreError,
     },
+    /// The voice apps' flow could not be loaded.
+    #[error(transparent)]
+    Voice(crate::voice::VoiceError),
     /// The audit spool file could not be opened.
     #[error("audit spool {path}: {source}")]
     Spool {
@@ -99,12 +102,33 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         "audit log open"
     );
 
-    report_vad();
+    report_vad(&config.speech.models_dir);
 
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
+
+    let voice = Arc::new(
+        crate::voice::VoiceShared::load(&config.speech, metrics.clone())
+            .map_err(StartError::Voice)?,
+    );
+    {
+        // The fixed prompts are synthesised once, in the background: calls
+        // that come before it is done synthesise them as they go.
+        let voice = voice.clone();
+        std::thread::Builder::new()
+            .name("echo-prompts".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let n = voice.prewarm();
+                info!(sentences = n, took = ?started.elapsed(), "speech: fixed prompts synthesised and cached");
+            })
+            .map_err(|e| StartError::Voice(crate::voice::VoiceError::Flow {
+                path: "prompt cache".into(),
+                message: e.to_string(),
+            }))?;
+    }
 
     let media_ip = advertised_ip(&config);
     let host = match config.sip.contact_host() {
@@ -142,7 +166,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         rtp_timeout: config.rtp.timeout,
         metrics: metrics.clone(),
         audit: CallAudit::new(Some(audit.clone())),
-        voice: None,
+        voice: Some(voice.clone()),
     };
 
     tokio::spawn(crate::tcp::accept_loop(tcp, inbound_tx, metrics.clone()));
@@ -219,12 +243,9 @@ fn advertised_ip(config: &Config) -> IpAddr {
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
-/// Says at start which VAD the media engine has: Silero (through ONNX
-/// Runtime, from `ECHO_MODELS_DIR`, default `./models`) or the gate alone.
-fn report_vad() {
-    let dir = std::env::var_os("ECHO_MODELS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "models".into());
+/// Says at start whether Silero (through ONNX Runtime, from
+/// `speech.models_dir`) is available to the VAD, or the gate alone runs.
+fn report_vad(dir: &std::path::Path) {
     match echo_media::vad::SileroVad::load_dir(&dir) {
         Ok(_) => info!(models = %dir.display(), "VAD: gate + Silero (ONNX Runtime)"),
         Err(e) => tracing::warn!(

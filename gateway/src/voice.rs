@@ -28,12 +28,16 @@ use echo_dialogue::{
     Dialogue, Expecting, Flow, InMemoryScheduler, Scheduler, TermKind, TurnAction, TurnRecord,
 };
 use echo_media::{MediaEvent, MediaSession, MediaSettings, TransmitKind};
+use echo_speech::espeak::EspeakSynthesizer;
+use echo_speech::piper::{PiperOptions, PiperSynthesizer};
+use echo_speech::whisper::{WhisperOptions, WhisperRecognizer};
 use echo_speech::{sentences, Bias, SharedRecognizer, SharedSynthesizer, SpeechError, Transcript};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::audit_log::AppOutcome;
 use crate::call::{session_config, CallSignal, CallSpec};
+use crate::config::SpeechConfig;
 use crate::driver::{sleep_until_opt, Command};
 use crate::inference::InferencePool;
 use crate::metrics::{DirectionLabel, LegLabel, Metrics};
@@ -74,6 +78,122 @@ impl std::fmt::Debug for VoiceShared {
             .field("synthesizer", &self.synthesizer.name())
             .field("pool", &self.pool)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why the voice apps could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    /// The flow file could not be read or is invalid.
+    #[error("speech.flow {path}: {message}")]
+    Flow {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl VoiceShared {
+    /// Loads the flow and its vocabulary, the recogniser and the voice
+    /// (falling back to espeak-ng), and starts the pool. A missing model is
+    /// not an error: it is logged with how to get it, and the app degrades
+    /// (no recogniser: clinic calls get a spoken apology).
+    pub fn load(config: &SpeechConfig, metrics: Arc<Metrics>) -> Result<VoiceShared, VoiceError> {
+        let flow = match &config.flow {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Flow::from_toml(&t).map_err(|e| e.to_string()))
+                .map_err(|message| VoiceError::Flow {
+                    path: path.display().to_string(),
+                    message,
+                })?,
+            None => Flow::clinic(),
+        };
+        let dir = &config.vocabulary_dir;
+        let flow = match flow
+            .clone()
+            .with_vocabulary_from(|p| std::fs::read_to_string(dir.join(p)))
+        {
+            Ok(flow) => {
+                info!(vocabulary = %dir.display(), terms = flow.lexicon().terms().len(), "dialogue: vocabulary loaded");
+                flow
+            }
+            Err(e) => {
+                warn!(vocabulary = %dir.display(), error = %e, "dialogue: no vocabulary (set speech.vocabulary_dir); providers and medications will not be recognised");
+                flow
+            }
+        };
+        let flow: &'static Flow = Box::leak(Box::new(flow));
+        let models = &config.models_dir;
+        let whisper_dir = models.join("whisper-tiny.en");
+        let recognizer: Option<SharedRecognizer> = match WhisperRecognizer::load(
+            &whisper_dir,
+            WhisperOptions::default(),
+        ) {
+            Ok(r) => {
+                info!(model = %whisper_dir.display(), "speech recognition: Whisper tiny.en (CTranslate2, int8)");
+                Some(Arc::new(r))
+            }
+            Err(e) => {
+                warn!(error = %e, "speech recognition: NONE — clinic calls are answered with an apology; run scripts/fetch-models.sh (or set speech.models_dir / ECHO_MODELS_DIR)");
+                None
+            }
+        };
+        let piper_model = models.join("piper/en_US-joe-medium.onnx");
+        let options = PiperOptions {
+            ort_library: Some(models.join(echo_speech::onnx::ORT_LIBRARY)),
+            ..PiperOptions::default()
+        };
+        let synthesizer: SharedSynthesizer = match PiperSynthesizer::load_with(
+            &piper_model,
+            &options,
+        ) {
+            Ok(p) => {
+                info!(model = %piper_model.display(), "speech synthesis: Piper en_US joe (ONNX Runtime)");
+                Arc::new(p)
+            }
+            Err(e) => {
+                warn!(error = %e, "speech synthesis: falling back to espeak-ng; run scripts/fetch-models.sh for the Piper voice");
+                match EspeakSynthesizer::default_voice() {
+                    Ok(e) => Arc::new(e),
+                    Err(e) => {
+                        warn!(error = %e, "speech synthesis: espeak-ng failed too; the bot is silent");
+                        Arc::new(Silence)
+                    }
+                }
+            }
+        };
+        let pool = InferencePool::new(config.workers, metrics.clone());
+        info!(workers = config.workers, "speech: inference pool");
+        Ok(VoiceShared {
+            recognizer,
+            synthesizer,
+            flow,
+            today: config.today,
+            scheduler_url: config.scheduler_url.clone(),
+            pool,
+            cache: PromptCache::default(),
+            metrics,
+        })
+    }
+}
+
+/// A voice that says nothing (the last resort; the calls still work for
+/// DTMF and are logged).
+struct Silence;
+
+impl echo_speech::Synthesizer for Silence {
+    fn name(&self) -> &str {
+        "silence"
+    }
+
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+
+    fn synthesize(&self, _: &str, _: &mut dyn FnMut(&[i16]) -> bool) -> Result<(), SpeechError> {
+        Ok(())
     }
 }
 

@@ -7,7 +7,9 @@
 //!
 //! SCENARIO_DIR defaults to /work/shared/data/scenarios (its `*.toml` are
 //! read at run time), N (utterances) to 20. Prints per-configuration p50/p90
-//! of the mel and decode times, and word error rates.
+//! of the mel and decode times, and word error rates. `ONLY=fit` runs only
+//! the configurations whose label holds "fit"; `VERBOSE=1` prints each
+//! transcript.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -97,7 +99,13 @@ fn main() {
         "{:36} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6}",
         "configuration", "load", "mel50", "mel90", "dec50", "dec90", "WER"
     );
+    // ONLY=TEXT runs just the configurations whose label holds TEXT.
+    let only = std::env::var("ONLY").ok();
+    let wanted = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
     for (label, options, audio, biased) in runs {
+        if !wanted(label) {
+            continue;
+        }
         let started = Instant::now();
         let model = match WhisperRecognizer::load(&support::model_dir(), options) {
             Ok(m) => m,
@@ -148,6 +156,9 @@ fn main() {
     // Two calls at once: two worker threads on one recogniser with two
     // replicas (the default) against one replica.
     for replicas in [1, 2] {
+        if !wanted("2 workers") {
+            continue;
+        }
         let model = Arc::new(
             WhisperRecognizer::load(
                 &support::model_dir(),

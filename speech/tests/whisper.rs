@@ -124,3 +124,22 @@ fn a_missing_model_says_how_to_get_it() {
     assert!(matches!(err, SpeechError::Missing { .. }), "{err}");
     assert!(err.to_string().contains("scripts/fetch-models.sh"), "{err}");
 }
+
+#[test]
+fn the_bias_becomes_a_previous_text_prompt() {
+    let prompt = recognizer().prompt_tokens(&Bias::terms(["Metformin", "Dr. Patel"]));
+    assert_eq!(prompt.first().map(String::as_str), Some("<|startofprev|>"));
+    assert_eq!(
+        &prompt[prompt.len() - 2..],
+        ["<|startoftranscript|>", "<|notimestamps|>"]
+    );
+    // Byte-level BPE: 'Ġ' stands for a space.
+    assert_eq!(
+        prompt[1..prompt.len() - 2].concat(),
+        "ĠMetformin,ĠDr.ĠPatel."
+    );
+    assert_eq!(
+        recognizer().prompt_tokens(&Bias::none()),
+        ["<|startoftranscript|>", "<|notimestamps|>"]
+    );
+}

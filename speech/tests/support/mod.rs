@@ -19,6 +19,7 @@ pub fn speak(text: &str, telephone: bool) -> Vec<i16> {
         .spawn()
         .expect("espeak-ng runs (apt-get install espeak-ng)");
     let wav = espeak.stdout.take().expect("piped");
+    // -D: no dither, so that the same text gives the same samples.
     let mut sox = Command::new("sox");
     sox.args([
         "-q", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
