@@ -736,6 +736,9 @@ fn session_config(media: &NegotiatedMedia, timeout: Duration) -> SessionConfig {
         silence: LISTEN_SILENCE,
         barge_in_min: Duration::from_secs(24 * 3600),
         max_utterance: Duration::from_secs(60),
+        // A prompt's soft first syllable ("Let me…") stays in the audio the
+        // recogniser gets.
+        pre_roll: Duration::from_millis(500),
         media_timeout: timeout.min(Duration::from_secs(30)),
         ..MediaSettings::default()
     };
