@@ -26,6 +26,7 @@
 //! flow = ""                     # a flow file; empty = the shipped clinic flow
 //! today = ""                    # YYYY-MM-DD for relative dates; empty = the local date
 //! scheduler_url = ""            # booking webhook; empty = in-memory diary
+//! whisper_window = "full"       # or "fit": utterance + 3 s, faster, less accurate
 //! [[trunks]]
 //! name = "carrier-a"
 //! allow = ["198.51.100.0/24"]
@@ -359,6 +360,9 @@ pub struct SpeechConfig {
     pub today: Option<chrono::NaiveDate>,
     /// The booking webhook; `None` books in an in-memory diary.
     pub scheduler_url: Option<String>,
+    /// Whisper's encoder window: the full 30 s (`false`) or the utterance
+    /// plus a little silence (`true`: several times faster, less accurate).
+    pub whisper_fit: bool,
 }
 
 impl Default for SpeechConfig {
@@ -370,6 +374,7 @@ impl Default for SpeechConfig {
             flow: None,
             today: None,
             scheduler_url: None,
+            whisper_fit: false,
         }
     }
 }
@@ -515,6 +520,14 @@ pub enum Problem {
     /// An app that does not exist.
     #[error(transparent)]
     UnknownApp(#[from] UnknownApp),
+    /// A word outside its set.
+    #[error("{value:?} is not one of: {allowed}")]
+    NotOneOf {
+        /// What was written.
+        value: String,
+        /// The accepted words.
+        allowed: &'static str,
+    },
     /// Not a `YYYY-MM-DD` date.
     #[error("{0:?} is not a date (expected YYYY-MM-DD)")]
     NotDate(String),
@@ -554,6 +567,7 @@ struct RawSpeech {
     flow: String,
     today: String,
     scheduler_url: String,
+    whisper_window: String,
 }
 
 impl Default for RawSpeech {
@@ -566,6 +580,7 @@ impl Default for RawSpeech {
             flow: String::new(),
             today: String::new(),
             scheduler_url: String::new(),
+            whisper_window: "full".into(),
         }
     }
 }
@@ -1004,7 +1019,21 @@ fn speech(raw: RawSpeech, today_key: &str) -> Result<SpeechConfig, ConfigError> 
                 .map_err(|_| invalid(today_key, Problem::NotDate(t)))?,
         ),
     };
+    let whisper_fit = match raw.whisper_window.trim() {
+        "full" | "" => false,
+        "fit" => true,
+        other => {
+            return Err(invalid(
+                "speech.whisper_window",
+                Problem::NotOneOf {
+                    value: other.to_owned(),
+                    allowed: "full, fit",
+                },
+            ))
+        }
+    };
     Ok(SpeechConfig {
+        whisper_fit,
         models_dir: PathBuf::from(raw.models_dir.trim()),
         workers: raw.workers as usize,
         vocabulary_dir: PathBuf::from(raw.vocabulary_dir.trim()),
@@ -1203,6 +1232,8 @@ impl fmt::Display for Config {
                 .map(redact_query)
                 .unwrap_or_default()
         )?;
+        let window = if sp.whisper_fit { "fit" } else { "full" };
+        writeln!(f, "whisper_window = \"{window}\"")?;
         for trunk in &self.trunks {
             writeln!(f, "\n[[trunks]]")?;
             writeln!(f, "name = {:?}", trunk.name)?;

@@ -59,14 +59,16 @@ impl std::fmt::Debug for Resampler {
 
 fn check_rate(rate: u32) -> Result<(), ResampleError> {
     match rate {
-        8000 | 16000 | 24000 | 48000 => Ok(()),
+        // The telephony rates, and the 11.025 kHz family voices come in
+        // (Piper speaks at 22 050 Hz): each is whole samples per 20 ms.
+        8000 | 11025 | 16000 | 22050 | 24000 | 32000 | 44100 | 48000 => Ok(()),
         other => Err(ResampleError::Rate(other)),
     }
 }
 
 impl Resampler {
-    /// A converter from `from` Hz to `to` Hz (each 8000, 16000, 24000 or
-    /// 48000).
+    /// A converter from `from` Hz to `to` Hz (each 8000, 11025, 16000,
+    /// 22050, 24000, 32000, 44100 or 48000).
     pub fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
         check_rate(from)?;
         check_rate(to)?;
@@ -196,13 +198,16 @@ mod tests {
             (16000, 48000, 960, 240),
             (24000, 8000, 160, 40),
             (8000, 48000, 960, 240),
+            // A voice's 22 050 Hz: whole samples per frame, 10 ms delay.
+            (22050, 8000, 160, 80),
+            (22050, 16000, 320, 160),
             (16000, 16000, 320, 0),
         ];
         for (from, to, per_frame, delay) in cases {
             let mut r = Resampler::new(from, to).unwrap();
             assert_eq!(r.delay_samples(), delay, "{from}->{to}");
-            // The delay is 5 ms whatever the pair.
-            assert!(delay == 0 || delay * 1000 / to as usize == 5);
+            // The delay is 5 ms between telephony rates.
+            assert!(delay == 0 || from == 22050 || delay * 1000 / to as usize == 5);
             let frame = vec![0i16; from as usize / 50];
             let mut out = Vec::new();
             for n in 1..=5 {
@@ -216,8 +221,8 @@ mod tests {
             assert_eq!(out.len(), per_frame);
         }
         assert!(matches!(
-            Resampler::new(44100, 8000),
-            Err(ResampleError::Rate(44100))
+            Resampler::new(44000, 8000),
+            Err(ResampleError::Rate(44000))
         ));
     }
 

@@ -431,7 +431,8 @@ impl MediaSession {
         !self.playout.is_empty()
     }
 
-    /// Queues a prompt: mono PCM at `rate` Hz (8, 16, 24 or 48 kHz).
+    /// Queues a prompt: mono PCM at `rate` Hz (8, 11.025, 16, 22.05, 24,
+    /// 32, 44.1 or 48 kHz).
     pub fn play(&mut self, pcm: &[i16], rate: u32) -> Result<(), MediaError> {
         let codec_rate = self.encoder.sample_rate();
         if rate == codec_rate {

@@ -218,9 +218,15 @@ pub enum CallerError {
 /// Loads the recogniser the caller hears with: Whisper tiny.en from
 /// `models_dir/whisper-tiny.en` (`scripts/fetch-models.sh` puts it there).
 pub fn load_recognizer(models_dir: &Path) -> Result<SharedRecognizer, SpeechError> {
-    let model = models_dir.join("whisper-tiny.en");
-    let whisper = echo_speech::whisper::WhisperRecognizer::load(&model, Default::default())?;
-    Ok(Arc::new(whisper))
+    let recognizer = echo_speech::whisper::WhisperRecognizer::load(
+        &models_dir.join("whisper-tiny.en"),
+        echo_speech::whisper::WhisperOptions {
+            // One call: one replica is enough.
+            replicas: 1,
+            ..Default::default()
+        },
+    )?;
+    Ok(Arc::new(recognizer))
 }
 
 /// What blocking helpers send back to the call loop.
