@@ -88,7 +88,7 @@ enum Cmd {
         #[arg(long)]
         refuse_refer: bool,
         /// Speak first when the bot says nothing this many ms after answering.
-        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        #[arg(long, value_name = "MS", default_value_t = 8000)]
         speak_first_after: u64,
         /// Write the report as JSON here.
         #[arg(long, value_name = "FILE")]

@@ -215,8 +215,8 @@ pub enum CallerError {
     Io(#[from] std::io::Error),
 }
 
-/// Loads the recogniser the caller hears with, from the models folder
-/// (`whisper-tiny.en` in it).
+/// Loads the recogniser the caller hears with: Whisper tiny.en from
+/// `models_dir/whisper-tiny.en` (`scripts/fetch-models.sh` puts it there).
 pub fn load_recognizer(models_dir: &Path) -> Result<SharedRecognizer, SpeechError> {
     let recognizer = echo_speech::whisper::WhisperRecognizer::load(
         &models_dir.join("whisper-tiny.en"),
@@ -226,7 +226,7 @@ pub fn load_recognizer(models_dir: &Path) -> Result<SharedRecognizer, SpeechErro
             ..Default::default()
         },
     )?;
-    Ok(std::sync::Arc::new(recognizer))
+    Ok(Arc::new(recognizer))
 }
 
 /// What blocking helpers send back to the call loop.
@@ -742,6 +742,9 @@ fn session_config(media: &NegotiatedMedia, timeout: Duration) -> SessionConfig {
         silence: LISTEN_SILENCE,
         barge_in_min: Duration::from_secs(24 * 3600),
         max_utterance: Duration::from_secs(60),
+        // A prompt's soft first syllable ("Let me…") stays in the audio the
+        // recogniser gets.
+        pre_roll: Duration::from_millis(500),
         media_timeout: timeout.min(Duration::from_secs(30)),
         ..MediaSettings::default()
     };

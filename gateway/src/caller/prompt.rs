@@ -124,7 +124,14 @@ fn asked(t: &str) -> Prompt {
         Prompt::Confirm
     } else if has(&[" like to change ", " want to change "]) {
         Prompt::Change
-    } else if has(&[" date of birth ", " birth date ", " birthday ", " born "]) {
+    } else if has(&[
+        " of birth ",
+        " birth date ",
+        " birthday ",
+        " born ",
+        " birth ",
+    ]) {
+        // "birth" alone: a recogniser writes "state of birth", "date a birth".
         Prompt::Ask("date_of_birth")
     } else if has(&[
         " want to cancel ",
@@ -372,6 +379,11 @@ mod tests {
             Prompt::Ask("time")
         );
         assert_eq!(classify("Mm."), Prompt::Unknown);
+        // Whisper tiny on a telephone line, as heard.
+        assert_eq!(
+            classify("and what is the patient's state of birth?"),
+            Prompt::Ask("date_of_birth")
+        );
         // The dialogue manager's own sentences around the flow's prompts.
         assert_eq!(
             classify("Sorry, I didn't get that. What time works for you?"),
