@@ -84,6 +84,8 @@ fn place_call(gw: &Gateway, scenario: &Path, dir: &Path) -> CallRun {
         models_dir().to_str().unwrap(),
         "--timeout",
         "240",
+        "--voice",
+        &std::env::var("ECHO_CALLER_VOICE").unwrap_or_else(|_| "flite:slt".into()),
     ])
     .current_dir(dir);
     let out = run_with_timeout(cmd, Duration::from_secs(300));
@@ -206,8 +208,9 @@ fn run_scenarios(names: &[String], parallel: usize) {
             }
         ));
         if !wrong.is_empty() || !run.ok {
+            let heard = heard_by_gateway(&gw, &calls, run);
             failures.push(format!(
-                "{}: {}\n{}",
+                "{}: {}\n{}--- what the gateway heard ---\n{heard}",
                 run.name,
                 wrong.join("; "),
                 run.report
@@ -219,6 +222,32 @@ fn run_scenarios(names: &[String], parallel: usize) {
         eprintln!("--- gateway log ---\n{}", gw.log());
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The call's turns as the gateway recognised and corrected them.
+fn heard_by_gateway(gw: &Gateway, calls: &[serde_json::Value], run: &CallRun) -> String {
+    let Some(sip_call_id) = run.json["sip_call_id"].as_str() else {
+        return "(no SIP Call-ID in the caller's report)\n".into();
+    };
+    let Some(call) = calls
+        .iter()
+        .find(|c| c["call"]["sip_call_id"] == sip_call_id)
+    else {
+        return "(call not in the audit log)\n".into();
+    };
+    let id = call["call"]["call_id"].as_str().unwrap_or_default();
+    let (_, body) = gw.http_get(&format!("/api/v1/calls/{id}"));
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut out = String::new();
+    for t in detail["turns"].as_array().cloned().unwrap_or_default() {
+        out.push_str(&format!(
+            "heard {:?} (confidence {}) → {:?}\n",
+            t["raw_text"].as_str().unwrap_or_default(),
+            t["raw_confidence"],
+            t["corrected_text"].as_str().unwrap_or_default(),
+        ));
+    }
+    out
 }
 
 fn percentile(values: &[f64], q: f64) -> f64 {

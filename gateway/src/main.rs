@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(long, value_name = "SECS", default_value_t = 180)]
         timeout: u64,
         /// The caller's voice: an espeak-ng voice, or `flite:NAME`.
-        #[arg(long, default_value = "en-us+f3")]
+        #[arg(long, default_value = "flite:slt")]
         voice: String,
         /// Folder with the recogniser's model (whisper-tiny.en).
         #[arg(

@@ -30,6 +30,10 @@ pub struct EndpointConfig {
     pub max_utterance: Duration,
     /// Audio kept from before the start.
     pub pre_roll: Duration,
+    /// Audio kept after the last voiced frame (at most what was heard):
+    /// the detector calls the weak endings of words unvoiced ("six",
+    /// "please"), and a recogniser that does not hear them guesses.
+    pub post_roll: Duration,
     /// Silence after which a [`EndpointEvent::Pause`] is raised (once per
     /// pause); zero: never. Only useful when shorter than `silence`.
     pub pause: Duration,
@@ -42,6 +46,7 @@ impl Default for EndpointConfig {
             silence: Duration::from_millis(500),
             max_utterance: Duration::from_secs(15),
             pre_roll: Duration::from_millis(200),
+            post_roll: Duration::from_millis(240),
             pause: Duration::ZERO,
         }
     }
@@ -182,17 +187,19 @@ impl Endpointer {
         None
     }
 
+    /// Where the utterance's audio ends: the last voiced frame plus the
+    /// post-roll, within what was heard.
+    fn audio_end(&self) -> usize {
+        (self.audio_at_last_voiced + duration_samples(self.config.post_roll)).min(self.audio.len())
+    }
+
     fn pause(&self) -> EndpointEvent {
         let start = self
             .run_start
             .unwrap_or_else(|| self.last_voiced_end.expect("speaking"));
         let end = self.last_voiced_end.unwrap_or(start);
         EndpointEvent::Pause {
-            pcm_16k: self
-                .audio
-                .range(..self.audio_at_last_voiced)
-                .copied()
-                .collect(),
+            pcm_16k: self.audio.range(..self.audio_end()).copied().collect(),
             start,
             end,
         }
@@ -203,7 +210,8 @@ impl Endpointer {
             .run_start
             .unwrap_or_else(|| self.last_voiced_end.expect("speaking"));
         let end = self.last_voiced_end.unwrap_or(start);
-        self.audio.truncate(self.audio_at_last_voiced);
+        let keep = self.audio_end();
+        self.audio.truncate(keep);
         let pcm_16k: Vec<i16> = self.audio.drain(..).collect();
         self.reset();
         EndpointEvent::Utterance {
@@ -288,6 +296,7 @@ mod tests {
             silence: 5 * FRAME,
             max_utterance: 20 * FRAME,
             pre_roll: 4 * FRAME,
+            post_roll: Duration::ZERO,
             pause: Duration::ZERO,
         };
         // (what, pattern, events)
@@ -333,6 +342,7 @@ mod tests {
             silence: 5 * FRAME,
             max_utterance: 40 * FRAME,
             pre_roll: 4 * FRAME,
+            post_roll: Duration::ZERO,
             pause: 2 * FRAME,
         };
         let events = run(config, "..###...###.##.....");
@@ -344,6 +354,21 @@ mod tests {
                 // A one-frame gap is no pause.
                 (15, "pause 2..14 audio 0..=13".to_string()),
                 (18, "utterance 2..14 audio 0..=13".to_string()),
+            ]
+        );
+        // With a post-roll, the audio runs on past the last voiced frame
+        // (as far as it was heard), the times do not.
+        let config = EndpointConfig {
+            post_roll: 3 * FRAME,
+            ..config
+        };
+        let events = run(config, "..###.........");
+        assert_eq!(
+            events,
+            vec![
+                (4, "start@2".to_string()),
+                (6, "pause 2..5 audio 0..=6".to_string()),
+                (9, "utterance 2..5 audio 0..=7".to_string()),
             ]
         );
     }

@@ -867,6 +867,7 @@ fn endpoint_config(config: &SessionConfig) -> EndpointConfig {
         silence: config.media.silence,
         max_utterance: config.media.max_utterance,
         pre_roll: config.media.pre_roll,
+        post_roll: EndpointConfig::default().post_roll,
         pause: config.media.pause,
     }
 }
@@ -918,7 +919,7 @@ mod tests {
             Err(MediaError::NoTelephoneEvent)
         ));
         assert!(matches!(
-            session.play(&[0; 100], 44_100),
+            session.play(&[0; 100], 44_000),
             Err(MediaError::Resample(_))
         ));
         // On hold (no remote address): nothing is sent, time still runs.
