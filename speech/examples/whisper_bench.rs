@@ -1,15 +1,26 @@
 //! Cost and accuracy of the Whisper recogniser on the caller lines of the
-//! development scenarios, spoken by espeak-ng:
+//! development scenarios, spoken by espeak-ng or flite:
 //!
 //! ```text
 //! cargo run --release -p echo-speech --example whisper_bench [SCENARIO_DIR] [N]
+//! SHORT=1 VOICE=flite:slt CONFIGS="full; fit; default,bias" \
+//!     cargo run --release -p echo-speech --example whisper_bench -- /work/shared/data/scenarios 40
 //! ```
 //!
 //! SCENARIO_DIR defaults to /work/shared/data/scenarios (its `*.toml` are
 //! read at run time), N (utterances) to 20. Prints per-configuration p50/p90
-//! of the mel and decode times, and word error rates. `ONLY=fit` runs only
-//! the configurations whose label holds "fit"; `VERBOSE=1` prints each
-//! transcript.
+//! of the mel and decode times, and word error rates: `WER` on the words as
+//! written (case and punctuation count), `nWER` normalised (lower case, no
+//! punctuation, numbers as spoken words, "Dr." = "doctor").
+//!
+//! - `CONFIGS`: the configurations, `;`-separated (see [`parse_config`]);
+//!   each starts from plain greedy decoding of the full window, `default`
+//!   is `WhisperOptions::default()`.
+//! - `VOICE`: `espeak` (the default: espeak-ng `en-us+f3`) or `flite:NAME`
+//!   (`flite:slt`, `flite:awb`…, what the scripted caller speaks with).
+//! - `SHORT=1`: one-word answers ("yes") too.
+//! - `ONLY=fit` runs only the configurations whose label holds "fit";
+//!   `VERBOSE=1` prints each transcript.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,76 +45,55 @@ fn main() {
     let medications = medications(&dir.join("../clinic/medications.txt"));
     println!("{} utterances from {}", lines.len(), dir.display());
 
-    let clean: Vec<Vec<i16>> = lines.iter().map(|l| support::speak(l, false)).collect();
-    let phone: Vec<Vec<i16>> = lines.iter().map(|l| support::speak(l, true)).collect();
+    let voice = std::env::var("VOICE").unwrap_or_else(|_| "espeak".to_owned());
+    let clean: Vec<Vec<i16>> = lines
+        .iter()
+        .map(|l| support::speak_as(&voice, l, false))
+        .collect();
+    let phone: Vec<Vec<i16>> = lines
+        .iter()
+        .map(|l| support::speak_as(&voice, l, true))
+        .collect();
     let seconds: f64 = clean.iter().map(|p| p.len() as f64 / 16_000.0).sum::<f64>();
     println!(
-        "audio: {:.1} s in all, {:.1} s an utterance on average\n",
+        "voice {voice}; audio: {:.1} s in all, {:.1} s an utterance on average\n",
         seconds,
         seconds / lines.len() as f64
     );
 
     let bias = Bias::terms(medications);
-    let base = WhisperOptions {
-        replicas: 1,
-        ..WhisperOptions::default()
-    };
-    let runs: Vec<(&str, WhisperOptions, &Vec<Vec<i16>>, bool)> = vec![
-        (
-            "int8  1 thread  full  unbiased 16k",
-            base.clone(),
-            &clean,
-            false,
-        ),
-        (
-            "int8  1 thread  full  unbiased 8k ",
-            base.clone(),
-            &phone,
-            false,
-        ),
-        (
-            "int8  1 thread  full  biased   8k ",
-            base.clone(),
-            &phone,
-            true,
-        ),
-        (
-            "int8  2 threads full  unbiased 8k ",
-            WhisperOptions {
-                intra_threads: 2,
-                ..base.clone()
-            },
-            &phone,
-            false,
-        ),
-        (
-            "f32   1 thread  full  unbiased 8k ",
-            WhisperOptions {
-                precision: Precision::Float32,
-                ..base.clone()
-            },
-            &phone,
-            false,
-        ),
-        (
-            "int8  1 thread  fit   unbiased 8k ",
-            WhisperOptions {
-                encoder_window: EncoderWindow::Fit,
-                ..base.clone()
-            },
-            &phone,
-            false,
-        ),
-    ];
+    // CONFIGS="full;fit,rp=1.2;pad=8,nr=3,collapse": see parse_config.
+    let configs = std::env::var("CONFIGS").unwrap_or_else(|_| DEFAULT_CONFIGS.to_owned());
+    let runs: Vec<(String, WhisperOptions, &Vec<Vec<i16>>, bool)> = configs
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|label| {
+            let (options, wide, biased) = parse_config(label);
+            (
+                label.to_owned(),
+                options,
+                if wide { &clean } else { &phone },
+                biased,
+            )
+        })
+        .collect();
     println!(
-        "{:36} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6}",
-        "configuration", "load", "mel50", "mel90", "dec50", "dec90", "WER"
+        "{:36} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6} {:>6}",
+        "configuration (8 kHz unless 16k)",
+        "load",
+        "mel50",
+        "mel90",
+        "dec50",
+        "dec90",
+        "WER",
+        "nWER"
     );
     // ONLY=TEXT runs just the configurations whose label holds TEXT.
     let only = std::env::var("ONLY").ok();
     let wanted = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
     for (label, options, audio, biased) in runs {
-        if !wanted(label) {
+        if !wanted(&label) {
             continue;
         }
         let started = Instant::now();
@@ -119,15 +109,19 @@ fn main() {
         let mut mel = Vec::new();
         let mut decode = Vec::new();
         let (mut errors, mut words) = (0, 0);
+        let (mut n_errors, mut n_words) = (0, 0);
         let mut failed = None;
         for (line, pcm) in lines.iter().zip(audio.iter()) {
             match model.transcribe_timed(pcm, &bias) {
                 Ok((heard, timing)) => {
                     mel.push(timing.mel);
                     decode.push(timing.decode);
-                    let reference = support::words(line);
-                    errors += support::word_errors(&reference, &support::words(&heard.text));
+                    let reference = raw_words(line);
+                    errors += support::word_errors(&reference, &raw_words(&heard.text));
                     words += reference.len();
+                    let reference = normal_words(line);
+                    n_errors += support::word_errors(&reference, &normal_words(&heard.text));
+                    n_words += reference.len();
                     if std::env::var_os("VERBOSE").is_some() {
                         println!("  {line:?} -> {:?} {:?}", heard.text, heard.confidence);
                     }
@@ -143,20 +137,22 @@ fn main() {
             continue;
         }
         println!(
-            "{label:36} {:>5.2}s {:>6.1}ms {:>6.1}ms {:>7.0}ms {:>7.0}ms {:>5.1}%",
+            "{label:36} {:>5.2}s {:>6.1}ms {:>6.1}ms {:>7.0}ms {:>7.0}ms {:>5.1}% {:>5.1}%",
             load.as_secs_f64(),
             ms(percentile(&mut mel, 0.5)),
             ms(percentile(&mut mel, 0.9)),
             ms(percentile(&mut decode, 0.5)),
             ms(percentile(&mut decode, 0.9)),
-            100.0 * errors as f64 / words.max(1) as f64
+            100.0 * errors as f64 / words.max(1) as f64,
+            100.0 * n_errors as f64 / n_words.max(1) as f64
         );
     }
 
     // Two calls at once: two worker threads on one recogniser with two
     // replicas (the default) against one replica.
     for replicas in [1, 2] {
-        if !wanted("2 workers") {
+        // Only with the default configurations (or ONLY=workers).
+        if !wanted("2 workers") || (only.is_none() && std::env::var_os("CONFIGS").is_some()) {
             continue;
         }
         let model = Arc::new(
@@ -194,6 +190,150 @@ fn main() {
     }
 }
 
+/// The configurations measured when `CONFIGS` is not set.
+const DEFAULT_CONFIGS: &str =
+    "full,16k; full; full,bias; full,threads=2; full,f32; pad=3; fit; default; default,bias";
+
+/// A configuration label's options, whether it hears 16 kHz audio (not the
+/// phone band), and whether biased: a `,` list of `default` | `full` |
+/// `fit` | `pad=SECONDS` | `beam=N` | `rp=PENALTY` | `nr=NGRAM` |
+/// `tps=TOKENS` | `collapse` | `threads=N` | `f32` | `bias` | `16k`.
+fn parse_config(label: &str) -> (WhisperOptions, bool, bool) {
+    // Plain greedy decoding unless the label says otherwise.
+    let mut options = WhisperOptions {
+        replicas: 1,
+        encoder_window: EncoderWindow::Full,
+        repetition_penalty: 1.0,
+        collapse_repeats: false,
+        ..WhisperOptions::default()
+    };
+    let (mut wide, mut biased) = (false, false);
+    for item in label.split(',').map(str::trim) {
+        let (key, value) = item.split_once('=').unwrap_or((item, ""));
+        let number = || -> f64 {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{item}: a number after ="))
+        };
+        match key {
+            "default" => {
+                options = WhisperOptions {
+                    replicas: 1,
+                    ..WhisperOptions::default()
+                }
+            }
+            "full" => options.encoder_window = EncoderWindow::Full,
+            "fit" => options.encoder_window = EncoderWindow::Fit,
+            "pad" => {
+                options.encoder_window = EncoderWindow::Padded(Duration::from_secs_f64(number()))
+            }
+            "beam" => options.beam_size = number() as usize,
+            "rp" => options.repetition_penalty = number() as f32,
+            "nr" => options.no_repeat_ngram_size = number() as usize,
+            "tps" => options.tokens_per_second = number() as usize,
+            "collapse" => options.collapse_repeats = true,
+            "threads" => options.intra_threads = number() as usize,
+            "f32" => options.precision = Precision::Float32,
+            "bias" => biased = true,
+            "16k" => wide = true,
+            other => panic!("{other}: unknown in CONFIGS"),
+        }
+    }
+    (options, wide, biased)
+}
+
+/// Words as written: split at white space, case and punctuation kept.
+fn raw_words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Words normalised: lower case, no punctuation, numbers spoken ("22nd" →
+/// "twenty second", "1970" → "nineteen seventy", "9:00" → "nine"), "a.m."
+/// → "a m", "Dr." → "doctor".
+fn normal_words(text: &str) -> Vec<String> {
+    let spaced = text.replace(':', " : ");
+    let mut out = Vec::new();
+    for word in support::words(&spaced) {
+        match word.as_str() {
+            "am" => out.extend(["a".to_owned(), "m".to_owned()]),
+            "pm" => out.extend(["p".to_owned(), "m".to_owned()]),
+            "dr" => out.push("doctor".to_owned()),
+            "00" | "oclock" | "o'clock" => {}
+            w => match number_words(w) {
+                Some(spoken) => out.extend(spoken.split(' ').map(str::to_owned)),
+                None => out.push(w.to_owned()),
+            },
+        }
+    }
+    out
+}
+
+/// "22nd" → "twenty second", "1970" → "nineteen seventy", "9" → "nine".
+fn number_words(word: &str) -> Option<String> {
+    const ONES: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 10] = [
+        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    let digits = word.trim_end_matches(|c: char| c.is_alphabetic());
+    let ordinal = digits.len() < word.len();
+    let n: usize = digits.parse().ok()?;
+    let below_100 = |n: usize| -> String {
+        match n {
+            0..=19 => ONES[n].to_owned(),
+            _ if n % 10 == 0 => TENS[n / 10].to_owned(),
+            _ => format!("{} {}", TENS[n / 10], ONES[n % 10]),
+        }
+    };
+    let cardinal = match n {
+        0..=99 => below_100(n),
+        1000..=2099 if n % 100 != 0 && !(2000..2010).contains(&n) => {
+            format!("{} {}", below_100(n / 100), below_100(n % 100))
+        }
+        _ => return None,
+    };
+    if !ordinal {
+        return Some(cardinal);
+    }
+    let (head, last) = cardinal.rsplit_once(' ').unwrap_or(("", &cardinal));
+    let last = match last {
+        "one" => "first".to_owned(),
+        "two" => "second".to_owned(),
+        "three" => "third".to_owned(),
+        "five" => "fifth".to_owned(),
+        "eight" => "eighth".to_owned(),
+        "nine" => "ninth".to_owned(),
+        "twelve" => "twelfth".to_owned(),
+        l if l.ends_with('y') => format!("{}ieth", &l[..l.len() - 1]),
+        l => format!("{l}th"),
+    };
+    Some(if head.is_empty() {
+        last
+    } else {
+        format!("{head} {last}")
+    })
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -213,6 +353,12 @@ fn caller_lines(dir: &Path, n: usize) -> Vec<String> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
+    // SHORT=1 keeps one-word answers ("yes") too.
+    let min_words = if std::env::var_os("SHORT").is_some() {
+        1
+    } else {
+        2
+    };
     let mut lines: Vec<String> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("scenario readable");
@@ -231,7 +377,9 @@ fn caller_lines(dir: &Path, n: usize) -> Vec<String> {
                 _ => false,
             };
             let value = value.trim().trim_matches('"');
-            if spoken && value.split_whitespace().count() >= 2 && !lines.iter().any(|l| l == value)
+            if spoken
+                && value.split_whitespace().count() >= min_words
+                && !lines.iter().any(|l| l == value)
             {
                 lines.push(value.to_owned());
             }
