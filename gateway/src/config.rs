@@ -26,7 +26,7 @@
 //! flow = ""                     # a flow file; empty = the shipped clinic flow
 //! today = ""                    # YYYY-MM-DD for relative dates; empty = the local date
 //! scheduler_url = ""            # booking webhook; empty = in-memory diary
-//! whisper_window = "full"       # or "fit": utterance + 3 s, faster, less accurate
+//! whisper_window = "fit"        # utterance + 8 s of silence; "full": the 30 s window (~5x slower)
 //! [[trunks]]
 //! name = "carrier-a"
 //! allow = ["198.51.100.0/24"]
@@ -360,8 +360,9 @@ pub struct SpeechConfig {
     pub today: Option<chrono::NaiveDate>,
     /// The booking webhook; `None` books in an in-memory diary.
     pub scheduler_url: Option<String>,
-    /// Whisper's encoder window: the full 30 s (`false`) or the utterance
-    /// plus a little silence (`true`: several times faster, less accurate).
+    /// Whisper's encoder window: the utterance padded with 8 s of silence
+    /// (`true`, the default: ~5× faster than the full window, within a few
+    /// points of its accuracy) or the full 30 s (`false`).
     pub whisper_fit: bool,
 }
 
@@ -374,7 +375,7 @@ impl Default for SpeechConfig {
             flow: None,
             today: None,
             scheduler_url: None,
-            whisper_fit: false,
+            whisper_fit: true,
         }
     }
 }
@@ -580,7 +581,7 @@ impl Default for RawSpeech {
             flow: String::new(),
             today: String::new(),
             scheduler_url: String::new(),
-            whisper_window: "full".into(),
+            whisper_window: "fit".into(),
         }
     }
 }

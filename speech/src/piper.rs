@@ -5,8 +5,7 @@
 //! `Session::run` takes `&mut self` in ort rc.15, so the synthesiser holds a
 //! small pool of sessions (two by default, one intra-op thread each): two
 //! calls speak in parallel on two cores, a third waits for a free session.
-//! The first session loads before [`PiperSynthesizer::load`] returns, the
-//! others in a background thread.
+//! All sessions load before [`PiperSynthesizer::load`] returns.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -158,36 +157,19 @@ impl PiperSynthesizer {
             multi_speaker: config.num_speakers > 1,
         };
         let warm_up = phoneme_ids(&id_map, WARM_UP_IPA);
-        // One session before returning, the others in the background: one
-        // takes 3 s here on a quiet machine (up to 10 s on a busy one; two
-        // side by side took 8 s), and the gateway can take its first call
-        // with one.
-        let first = load_session(env, onnx_path, voice, &warm_up)?;
+        // Every session before returning (one takes ~3 s on a quiet
+        // machine): a session still loading on another thread when the
+        // process exits crashes ONNX Runtime's teardown.
+        let size = options.sessions.max(1);
+        let mut sessions = Vec::with_capacity(size);
+        for _ in 0..size {
+            sessions.push(load_session(env, onnx_path, voice, &warm_up)?);
+        }
         let pool = Arc::new(SessionPool {
-            size: options.sessions.max(1),
-            free: Mutex::new(vec![first]),
-            loaded: AtomicUsize::new(1),
+            free: Mutex::new(sessions),
+            loaded: AtomicUsize::new(size),
             returned: Condvar::new(),
         });
-        if pool.size > 1 {
-            let (pool, model) = (Arc::clone(&pool), onnx_path.to_path_buf());
-            let spawned = std::thread::Builder::new()
-                .name("piper-load".into())
-                .spawn(move || {
-                    for _ in 1..pool.size {
-                        // A failure here leaves the pool smaller, not broken:
-                        // the first session already loaded from this file.
-                        let Ok(session) = load_session(env, &model, voice, &warm_up) else {
-                            break;
-                        };
-                        pool.loaded.fetch_add(1, Ordering::Release);
-                        pool.put(session);
-                    }
-                });
-            if let Err(e) = spawned {
-                return Err(SpeechError::engine(ENGINE, e));
-            }
-        }
 
         let name = onnx_path
             .file_stem()
@@ -205,8 +187,7 @@ impl PiperSynthesizer {
         })
     }
 
-    /// Sessions loaded so far: one when [`load`](Self::load) returns, up to
-    /// [`PiperOptions::sessions`] once the background loader is done.
+    /// Sessions loaded: [`PiperOptions::sessions`].
     pub fn sessions(&self) -> usize {
         self.pool.loaded.load(Ordering::Acquire)
     }
@@ -301,8 +282,6 @@ impl VoiceSession {
 
 /// Sessions waiting for work; [`SessionPool::take`] blocks until one is free.
 struct SessionPool {
-    /// How many it will hold once all are loaded.
-    size: usize,
     free: Mutex<Vec<VoiceSession>>,
     /// How many are loaded (free or on loan).
     loaded: AtomicUsize,
