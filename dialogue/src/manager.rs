@@ -37,7 +37,9 @@ impl std::fmt::Debug for ChatOutcome {
     }
 }
 
-/// One call's dialogue.
+/// One call's dialogue. Cloning it (with a cloneable scheduler) lets a
+/// caller try a turn and keep or drop the result.
+#[derive(Clone)]
 pub struct Dialogue<'f, S: Scheduler> {
     flow: &'f Flow,
     today: NaiveDate,

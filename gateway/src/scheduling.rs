@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A scheduler that asks the clinic's backend.
+#[derive(Clone)]
 pub struct WebhookScheduler {
     base: String,
     agent: ureq::Agent,
