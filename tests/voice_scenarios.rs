@@ -69,7 +69,7 @@ struct CallRun {
     json: serde_json::Value,
 }
 
-fn place_call(gw: &Gateway, scenario: &Path, dir: &Path) -> CallRun {
+fn place_call(gw: &Gateway, scenario: &Path, dir: &Path, voice: &str) -> CallRun {
     let name = scenario.file_stem().unwrap().to_string_lossy().into_owned();
     let json_path = dir.join(format!("{name}.json"));
     let mut cmd = Command::new(gateway_bin());
@@ -85,7 +85,7 @@ fn place_call(gw: &Gateway, scenario: &Path, dir: &Path) -> CallRun {
         "--timeout",
         "240",
         "--voice",
-        &std::env::var("ECHO_CALLER_VOICE").unwrap_or_else(|_| "flite:slt".into()),
+        voice,
     ])
     .current_dir(dir);
     let out = run_with_timeout(cmd, Duration::from_secs(300));
@@ -157,12 +157,17 @@ fn end_of<'a>(calls: &'a [serde_json::Value], run: &CallRun) -> Option<&'a serde
         .map(|c| &c["end"])
 }
 
-fn run_scenarios(names: &[String], parallel: usize) {
-    let files: Vec<PathBuf> = names
+/// The caller's voice: `ECHO_CALLER_VOICE`, else `default`.
+fn voice_or(default: &str) -> String {
+    std::env::var("ECHO_CALLER_VOICE").unwrap_or_else(|_| default.to_owned())
+}
+
+fn run_scenarios(names: &[(String, String)], parallel: usize) {
+    let files: Vec<(PathBuf, String)> = names
         .iter()
-        .map(|n| scenarios_dir().join(format!("{n}.toml")))
+        .map(|(n, voice)| (scenarios_dir().join(format!("{n}.toml")), voice.clone()))
         .collect();
-    let today = today_of(&files[0]);
+    let today = today_of(&files[0].0);
     let gw = clinic_gateway(&today);
     let dir = TempDir::new("callers");
     let mut runs: Vec<(PathBuf, CallRun)> = Vec::new();
@@ -170,10 +175,10 @@ fn run_scenarios(names: &[String], parallel: usize) {
         let results: Vec<(PathBuf, CallRun)> = std::thread::scope(|s| {
             let handles: Vec<_> = batch
                 .iter()
-                .map(|f| {
+                .map(|(f, voice)| {
                     let gw = &gw;
                     let dir = dir.path();
-                    s.spawn(move || (f.clone(), place_call(gw, f, dir)))
+                    s.spawn(move || (f.clone(), place_call(gw, f, dir, voice)))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -259,17 +264,20 @@ fn percentile(values: &[f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
-/// One scenario of each intent.
+/// One scenario of each intent. The caller speaks with flite's `slt`
+/// voice, except in the refill: Whisper tiny hears slt's "May fifth" as
+/// "May 15" (the closing note has every scenario with slt), so that call
+/// uses `kal16`.
 #[test]
 fn one_call_of_each_intent_ends_as_the_scenario_expects() {
-    let names: Vec<String> = [
-        "book-provider-direct",
-        "refill-metformin",
-        "cancel-appointment",
-        "talk-to-staff",
+    let names: Vec<(String, String)> = [
+        ("book-provider-direct", "flite:slt"),
+        ("refill-metformin", "flite:kal16"),
+        ("cancel-appointment", "flite:slt"),
+        ("talk-to-staff", "flite:slt"),
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(|(s, v)| (s.to_string(), voice_or(v)))
     .collect();
     run_scenarios(&names, 1);
 }
@@ -292,6 +300,10 @@ fn all_scenarios() {
         wanted.split(',').map(|s| s.trim().to_owned()).collect()
     };
     names.sort();
+    let names: Vec<(String, String)> = names
+        .into_iter()
+        .map(|n| (n, voice_or("flite:slt")))
+        .collect();
     let parallel = std::env::var("ECHO_SCENARIO_PARALLEL")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -366,8 +366,9 @@ pub fn bias_for(flow: &Flow, expecting: &Expecting) -> Bias {
         _ => None,
     };
     // Whisper tiny hears synthetic and telephone voices badly on short
-    // answers ("this Thursday" → "This is the reason"); the words a date,
-    // a birth date or a time is made of, as a prompt, fix most of it.
+    // answers ("this Thursday" → "This is the reason"); the words a date
+    // or a time is made of, as a prompt, fix most of it. (A list of months
+    // for a birth date made it answer with lists of months: no bias there.)
     let words: &[&str] = match kind {
         Some(SlotKind::Date) => &[
             "Monday",
@@ -378,20 +379,6 @@ pub fn bias_for(flow: &Flow, expecting: &Expecting) -> Bias {
             "Saturday",
             "tomorrow",
             "next week",
-        ],
-        Some(SlotKind::DateOfBirth) => &[
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
         ],
         Some(SlotKind::Time) => &["9 a.m.", "11:30 a.m.", "2 p.m.", "noon", "in the afternoon"],
         _ => &[],
