@@ -202,6 +202,7 @@ fn caller_answers_what_the_recogniser_heard() {
         refuse_refer: false,
         save_audio: None,
         speak_first_after: Duration::from_millis(300),
+        barge_in: false,
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let report = runtime
@@ -361,6 +362,7 @@ fn call_fake_bot(
         refuse_refer,
         save_audio: None,
         speak_first_after: Duration::from_secs(10),
+        barge_in: false,
     };
     tokio::runtime::Runtime::new()
         .unwrap()

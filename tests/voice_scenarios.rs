@@ -69,7 +69,7 @@ struct CallRun {
     json: serde_json::Value,
 }
 
-fn place_call(gw: &Gateway, scenario: &Path, dir: &Path, voice: &str) -> CallRun {
+fn place_call(gw: &Gateway, scenario: &Path, dir: &Path, voice: &str, extra: &[&str]) -> CallRun {
     let name = scenario.file_stem().unwrap().to_string_lossy().into_owned();
     let json_path = dir.join(format!("{name}.json"));
     let mut cmd = Command::new(gateway_bin());
@@ -87,6 +87,7 @@ fn place_call(gw: &Gateway, scenario: &Path, dir: &Path, voice: &str) -> CallRun
         "--voice",
         voice,
     ])
+    .args(extra)
     .current_dir(dir);
     let out = run_with_timeout(cmd, Duration::from_secs(300));
     let report = format!(
@@ -178,7 +179,7 @@ fn run_scenarios(names: &[(String, String)], parallel: usize) {
                 .map(|(f, voice)| {
                     let gw = &gw;
                     let dir = dir.path();
-                    s.spawn(move || (f.clone(), place_call(gw, f, dir, voice)))
+                    s.spawn(move || (f.clone(), place_call(gw, f, dir, voice, &[])))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -280,6 +281,44 @@ fn one_call_of_each_intent_ends_as_the_scenario_expects() {
     .map(|(s, v)| (s.to_string(), voice_or(v)))
     .collect();
     run_scenarios(&names, 1);
+}
+
+/// The caller talks over the greeting: the bot stops speaking (barge-in,
+/// logged), hears the request and transfers the call.
+#[test]
+fn the_caller_can_interrupt_the_greeting() {
+    let file = scenarios_dir().join("talk-to-staff.toml");
+    let gw = clinic_gateway(&today_of(&file));
+    let dir = TempDir::new("barge");
+    let run = place_call(
+        &gw,
+        &file,
+        dir.path(),
+        "flite:slt",
+        &["--barge-in", "--speak-first-after", "1500"],
+    );
+    let calls = ended_calls(&gw, 1);
+    let end = end_of(&calls, &run).cloned();
+    let report = format!("{}\n{}", run.report, heard_by_gateway(&gw, &calls, &run));
+    assert!(run.ok, "{report}");
+    let end = end.unwrap_or_else(|| panic!("no call end\n{report}"));
+    assert_eq!(end["outcome"], "transferred", "{report}");
+    let call = calls
+        .iter()
+        .find(|c| c["call"]["sip_call_id"] == run.json["sip_call_id"])
+        .unwrap();
+    let id = call["call"]["call_id"].as_str().unwrap();
+    let (_, body) = gw.http_get(&format!("/api/v1/calls/{id}"));
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let kinds: Vec<&str> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"barge_in"), "{kinds:?}\n{report}");
+    assert!(kinds.contains(&"transfer"), "{kinds:?}\n{report}");
+    assert_eq!(run.json["ended"], "refer", "{report}");
 }
 
 /// Every development scenario (`ECHO_SCENARIOS=all`, or a comma list),

@@ -90,6 +90,10 @@ enum Cmd {
         /// Speak first when the bot says nothing this many ms after answering.
         #[arg(long, value_name = "MS", default_value_t = 8000)]
         speak_first_after: u64,
+        /// Speak the opening at --speak-first-after even while the bot is
+        /// still greeting (tests barge-in).
+        #[arg(long)]
+        barge_in: bool,
         /// Write the report as JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -198,6 +202,7 @@ fn main() -> anyhow::Result<()> {
             listen_only,
             refuse_refer,
             speak_first_after,
+            barge_in,
             json,
             save_audio,
         } => {
@@ -227,6 +232,7 @@ fn main() -> anyhow::Result<()> {
                 refuse_refer,
                 save_audio,
                 speak_first_after: std::time::Duration::from_millis(speak_first_after),
+                barge_in,
             };
             let report = runtime()?.block_on(caller::call(options))?;
             println!("{}", report.summary());

@@ -60,6 +60,9 @@ pub struct Timing {
     pub speak_first_after: Duration,
     /// Whether a recogniser transcribes prompts (else listen-only).
     pub transcribe: bool,
+    /// Speak the opening `speak_first_after` after the answer even while
+    /// the bot is still greeting (a barge-in test).
+    pub barge_in: bool,
 }
 
 /// The conversation core.
@@ -216,7 +219,7 @@ impl Conversation {
         let speak_first = self
             .answered_at
             .filter(|_| {
-                !self.heard_anything
+                (!self.heard_anything || self.timing.barge_in)
                     && !self.caller_speaking
                     && self.turns.is_empty()
                     && self.done_at.is_none()
@@ -270,7 +273,7 @@ impl Conversation {
         }
         if self.ending.is_none()
             && self.done_at.is_none()
-            && !self.heard_anything
+            && (!self.heard_anything || self.timing.barge_in)
             && self.turns.is_empty()
             && now >= answered + self.timing.speak_first_after
         {
@@ -361,6 +364,7 @@ mod tests {
             timeout: Duration::from_secs(180),
             speak_first_after: Duration::from_secs(5),
             transcribe,
+            barge_in: false,
         }
     }
 

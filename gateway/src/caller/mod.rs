@@ -74,6 +74,8 @@ pub struct CallOptions {
     pub save_audio: Option<PathBuf>,
     /// Speak first when the bot has said nothing this long after answering.
     pub speak_first_after: Duration,
+    /// Speak first at `speak_first_after` even over the bot's greeting.
+    pub barge_in: bool,
 }
 
 impl std::fmt::Debug for CallOptions {
@@ -273,6 +275,7 @@ pub async fn call(options: CallOptions) -> Result<CallReport, CallerError> {
         timeout: options.timeout,
         speak_first_after: options.speak_first_after,
         transcribe: options.recognizer.is_some(),
+        barge_in: options.barge_in,
     };
     let mut call = Call {
         uac,
