@@ -243,6 +243,16 @@ mod tests {
         let mut endpointer = Endpointer::new(config);
         let mut events = Vec::new();
         let frames = |t: Instant| ((t - t0).as_millis() / 20) as usize;
+        // "what start..end audio first..=last", times in frames.
+        let described = |what: &str, pcm: &[i16], start: Instant, end: Instant| {
+            let first = pcm.first().copied().unwrap_or(-1);
+            let last = pcm.last().copied().unwrap_or(-1);
+            format!(
+                "{what} {}..{} audio {first}..={last}",
+                frames(start),
+                frames(end)
+            )
+        };
         for (i, c) in pattern.chars().enumerate() {
             // Each frame's samples carry its index, to check the audio kept.
             let frame = [i as i16; 320];
@@ -255,34 +265,12 @@ mod tests {
                     pcm_16k,
                     start,
                     end,
-                }) => {
-                    let first = pcm_16k.first().copied().unwrap_or(-1);
-                    let last = pcm_16k.last().copied().unwrap_or(-1);
-                    events.push((
-                        i,
-                        format!(
-                            "pause {}..{} audio {first}..={last}",
-                            frames(start),
-                            frames(end)
-                        ),
-                    ))
-                }
+                }) => events.push((i, described("pause", &pcm_16k, start, end))),
                 Some(EndpointEvent::Utterance {
                     pcm_16k,
                     start,
                     end,
-                }) => {
-                    let first = pcm_16k.first().copied().unwrap_or(-1);
-                    let last = pcm_16k.last().copied().unwrap_or(-1);
-                    events.push((
-                        i,
-                        format!(
-                            "utterance {}..{} audio {first}..={last}",
-                            frames(start),
-                            frames(end)
-                        ),
-                    ))
-                }
+                }) => events.push((i, described("utterance", &pcm_16k, start, end))),
                 None => {}
             }
         }

@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::sip::message;
-use crate::sip::sdp::{self, Direction, LocalMedia, NegotiatedMedia, SessionDescription};
+use crate::sip::sdp::{self, LocalMedia, NegotiatedMedia, SessionDescription};
 use conversation::{Action, Conversation};
 use measure::VOICED_DBFS;
 use prompt::Script;
@@ -734,14 +734,7 @@ fn print_turn(turn: &Turn) {
 /// The listener's media session: no barge-in (the caller finishes its
 /// lines), a long end-of-utterance silence, long utterances allowed.
 fn session_config(media: &NegotiatedMedia, timeout: Duration) -> SessionConfig {
-    let mut config = SessionConfig::new(media.codec, media.payload_type, media.remote_rtp);
-    config.telephone_event = media.telephone_event;
-    config.ptime = Duration::from_millis(u64::from(media.ptime_ms.clamp(10, 60)));
-    config.send = matches!(
-        media.local_direction,
-        Direction::SendRecv | Direction::SendOnly
-    );
-    config.media = MediaSettings {
+    let listener = MediaSettings {
         silence: LISTEN_SILENCE,
         barge_in_min: Duration::from_secs(24 * 3600),
         max_utterance: Duration::from_secs(60),
@@ -751,7 +744,7 @@ fn session_config(media: &NegotiatedMedia, timeout: Duration) -> SessionConfig {
         media_timeout: timeout.min(Duration::from_secs(30)),
         ..MediaSettings::default()
     };
-    config
+    crate::call::session_config(media, &listener)
 }
 
 #[cfg(test)]
