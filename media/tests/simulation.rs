@@ -563,10 +563,11 @@ fn caller_speech_becomes_an_utterance() {
     assert!((1140..=1260).contains(&length), "length {length}");
     // The default 500 ms of silence ends it.
     assert!((ms(ended_at) - ms(end) - 500).abs() <= 20);
-    // The audio covers the speech plus ~200 ms of pre-roll.
+    // The audio covers the speech plus ~200 ms of pre-roll and 240 ms of
+    // post-roll.
     let audio_ms = samples as i64 / 16;
     assert!(
-        (audio_ms - length - 200).abs() <= 20,
+        (audio_ms - length - 200 - 240).abs() <= 20,
         "{audio_ms} vs {length}"
     );
 }
