@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use echo_speech::wer::{self, normal_words};
 use echo_speech::whisper::{EncoderWindow, Precision, WhisperOptions, WhisperRecognizer};
 use echo_speech::Bias;
 
@@ -117,10 +118,10 @@ fn main() {
                     mel.push(timing.mel);
                     decode.push(timing.decode);
                     let reference = raw_words(line);
-                    errors += support::word_errors(&reference, &raw_words(&heard.text));
+                    errors += wer::word_errors(&reference, &raw_words(&heard.text));
                     words += reference.len();
                     let reference = normal_words(line);
-                    n_errors += support::word_errors(&reference, &normal_words(&heard.text));
+                    n_errors += wer::word_errors(&reference, &normal_words(&heard.text));
                     n_words += reference.len();
                     if std::env::var_os("VERBOSE").is_some() {
                         println!("  {line:?} -> {:?} {:?}", heard.text, heard.confidence);
@@ -245,93 +246,6 @@ fn parse_config(label: &str) -> (WhisperOptions, bool, bool) {
 /// Words as written: split at white space, case and punctuation kept.
 fn raw_words(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
-}
-
-/// Words normalised: lower case, no punctuation, numbers spoken ("22nd" →
-/// "twenty second", "1970" → "nineteen seventy", "9:00" → "nine"), "a.m."
-/// → "a m", "Dr." → "doctor".
-fn normal_words(text: &str) -> Vec<String> {
-    let spaced = text.replace(':', " : ");
-    let mut out = Vec::new();
-    for word in support::words(&spaced) {
-        match word.as_str() {
-            "am" => out.extend(["a".to_owned(), "m".to_owned()]),
-            "pm" => out.extend(["p".to_owned(), "m".to_owned()]),
-            "dr" => out.push("doctor".to_owned()),
-            "00" | "oclock" | "o'clock" => {}
-            w => match number_words(w) {
-                Some(spoken) => out.extend(spoken.split(' ').map(str::to_owned)),
-                None => out.push(w.to_owned()),
-            },
-        }
-    }
-    out
-}
-
-/// "22nd" → "twenty second", "1970" → "nineteen seventy", "9" → "nine".
-fn number_words(word: &str) -> Option<String> {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = [
-        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    let digits = word.trim_end_matches(|c: char| c.is_alphabetic());
-    let ordinal = digits.len() < word.len();
-    let n: usize = digits.parse().ok()?;
-    let below_100 = |n: usize| -> String {
-        match n {
-            0..=19 => ONES[n].to_owned(),
-            _ if n % 10 == 0 => TENS[n / 10].to_owned(),
-            _ => format!("{} {}", TENS[n / 10], ONES[n % 10]),
-        }
-    };
-    let cardinal = match n {
-        0..=99 => below_100(n),
-        1000..=2099 if n % 100 != 0 && !(2000..2010).contains(&n) => {
-            format!("{} {}", below_100(n / 100), below_100(n % 100))
-        }
-        _ => return None,
-    };
-    if !ordinal {
-        return Some(cardinal);
-    }
-    let (head, last) = cardinal.rsplit_once(' ').unwrap_or(("", &cardinal));
-    let last = match last {
-        "one" => "first".to_owned(),
-        "two" => "second".to_owned(),
-        "three" => "third".to_owned(),
-        "five" => "fifth".to_owned(),
-        "eight" => "eighth".to_owned(),
-        "nine" => "ninth".to_owned(),
-        "twelve" => "twelfth".to_owned(),
-        l if l.ends_with('y') => format!("{}ieth", &l[..l.len() - 1]),
-        l => format!("{l}th"),
-    };
-    Some(if head.is_empty() {
-        last
-    } else {
-        format!("{head} {last}")
-    })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -15,6 +15,7 @@
 //! vocabulary.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod wer;
 pub mod whisper;
 
 use std::sync::Arc;

@@ -6,9 +6,10 @@ mod support;
 
 use std::sync::{Arc, OnceLock};
 
+use echo_speech::wer::wer;
 use echo_speech::whisper::{WhisperOptions, WhisperRecognizer};
 use echo_speech::{Bias, Recognizer, SpeechError};
-use support::{speak, wer};
+use support::speak;
 
 /// One model for the whole test binary: loading costs about a second.
 fn recognizer() -> &'static WhisperRecognizer {

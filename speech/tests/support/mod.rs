@@ -75,37 +75,3 @@ pub fn speak_as(voice: &str, text: &str, telephone: bool) -> Vec<i16> {
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect()
 }
-
-/// Lower-case words without punctuation (numbers and letters kept).
-pub fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| c.is_whitespace() || c == '-')
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word edit distance between a reference and a hypothesis.
-pub fn word_errors(reference: &[String], hypothesis: &[String]) -> usize {
-    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
-    for (i, r) in reference.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, h) in hypothesis.iter().enumerate() {
-            let substitution = diagonal + usize::from(r != h);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[hypothesis.len()]
-}
-
-/// Word error rate of `hypothesis` against `reference`.
-pub fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let r = words(reference);
-    word_errors(&r, &words(hypothesis)) as f64 / r.len().max(1) as f64
-}
