@@ -628,7 +628,7 @@ impl VoiceCall {
                 self.on_media_event(event).await;
             }
         }
-        self.finish_speaking(false);
+        self.finish_speaking();
         if let Some(sp) = self.speaking.take() {
             sp.cancel.store(true, Ordering::Relaxed);
         }
@@ -868,7 +868,7 @@ impl VoiceCall {
                 s.stop_playout();
             }
         }
-        self.finish_speaking(false);
+        self.finish_speaking();
         let id = self.next_job;
         self.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -978,7 +978,7 @@ impl VoiceCall {
             return;
         }
         let after = self.speaking.as_ref().map_or(After::Listen, |s| s.after);
-        self.finish_speaking(false);
+        self.finish_speaking();
         match after {
             After::Listen => {}
             After::HangUp => self.hang_up().await,
@@ -987,7 +987,7 @@ impl VoiceCall {
     }
 
     /// Writes the spoken turn to the audit log and forgets it.
-    fn finish_speaking(&mut self, _barged: bool) {
+    fn finish_speaking(&mut self) {
         let Some(mut speaking) = self.speaking.take() else {
             return;
         };
@@ -1056,7 +1056,7 @@ impl VoiceCall {
             }
         }
         let after = self.speaking.as_ref().map(|s| s.after);
-        self.finish_speaking(true);
+        self.finish_speaking();
         let _ = self
             .spec
             .commands
