@@ -155,7 +155,15 @@ async function seededCall(page) {
     );
     const turnRows = lines.slice(1).filter((l) => l.includes(SEED_CALL_ID));
     check(turnRows.length >= 2, `the CSV should have the seeded call's turn rows, has ${turnRows.length}:\n${csv}`);
-    check(csv.includes('metformin'), `the CSV should carry the corrected text "metformin":\n${csv}`);
+    // The seeded turns carry all seven timings, so their latency legs are not zero.
+    const columns = lines[0].split(',');
+    const legColumns = columns.flatMap((name, i) => (name.endsWith('_ms') ? [i] : []));
+    check(legColumns.length >= 1, `the CSV header should have latency columns (…_ms): ${lines[0]}`);
+    const latencies = turnRows.map((row) => legColumns.map((i) => Number(row.split(',')[i])));
+    check(
+        latencies.every((legs) => legs.some((ms) => ms > 0)),
+        `every seeded turn row should have a non-zero latency leg:\n${lines[0]}\n${turnRows.join('\n')}`,
+    );
 
     await link.click();
     await page.waitForURL(url(`/calls/${SEED_CALL_ID}`));
