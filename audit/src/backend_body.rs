@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Turn};
 use crate::schema::{self, record_hash, ColType, Table, Value, GENESIS_HASH};
 use crate::store::{
-    AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow,
+    AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow, StateEntry,
 };
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -399,6 +399,80 @@ async fn chain_heads_impl(pool: &DbPool) -> Result<Vec<ChainHead>, StoreError> {
         .collect())
 }
 
+fn now_unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn state_entry(row: &DbRow) -> Result<StateEntry, StoreError> {
+    let value: String = row.try_get(2)?;
+    Ok(StateEntry {
+        kind: row.try_get(0)?,
+        key: row.try_get(1)?,
+        value: serde_json::from_str(&value)
+            .map_err(|source| StoreError::Json { column: "value", source })?,
+        updated_unix_us: row.try_get(3)?,
+    })
+}
+
+async fn state_get_impl(pool: &DbPool, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError> {
+    let row = sqlx::query(
+        "SELECT kind, key, value, updated_unix_us FROM console_state WHERE kind = $1 AND key = $2",
+    )
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(state_entry).transpose()
+}
+
+async fn state_list_impl(pool: &DbPool, kind: &str) -> Result<Vec<StateEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kind, key, value, updated_unix_us FROM console_state WHERE kind = $1 ORDER BY key",
+    )
+    .bind(kind)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(state_entry).collect()
+}
+
+async fn state_put_impl(
+    pool: &DbPool,
+    kind: &str,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO console_state (kind, key, value, updated_unix_us) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, updated_unix_us = excluded.updated_unix_us",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(value.to_string())
+    .bind(now_unix_us())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn state_delete_impl(pool: &DbPool, kind: &str, key: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM console_state WHERE kind = $1 AND key = $2")
+        .bind(kind)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+async fn state_count_impl(pool: &DbPool, kind: &str) -> Result<u64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM console_state WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(pool)
+        .await?;
+    Ok(n as u64)
+}
+
 /// Implements [`crate::AuditStore`] for a struct with a `pool: DbPool` field.
 macro_rules! impl_audit_store {
     ($store:ty, $backend:expr) => {
@@ -434,6 +508,37 @@ macro_rules! impl_audit_store {
                 &self,
             ) -> Result<Vec<crate::store::ChainHead>, crate::error::StoreError> {
                 chain_heads_impl(&self.pool).await
+            }
+            async fn state_get(
+                &self,
+                kind: &str,
+                key: &str,
+            ) -> Result<Option<crate::store::StateEntry>, crate::error::StoreError> {
+                state_get_impl(&self.pool, kind, key).await
+            }
+            async fn state_list(
+                &self,
+                kind: &str,
+            ) -> Result<Vec<crate::store::StateEntry>, crate::error::StoreError> {
+                state_list_impl(&self.pool, kind).await
+            }
+            async fn state_put(
+                &self,
+                kind: &str,
+                key: &str,
+                value: &serde_json::Value,
+            ) -> Result<(), crate::error::StoreError> {
+                state_put_impl(&self.pool, kind, key, value).await
+            }
+            async fn state_delete(
+                &self,
+                kind: &str,
+                key: &str,
+            ) -> Result<bool, crate::error::StoreError> {
+                state_delete_impl(&self.pool, kind, key).await
+            }
+            async fn state_count(&self, kind: &str) -> Result<u64, crate::error::StoreError> {
+                state_count_impl(&self.pool, kind).await
             }
             async fn ping(&self) -> Result<(), crate::error::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -121,6 +121,19 @@ pub struct ChainHead {
     pub hash: String,
 }
 
+/// One row of console state: a JSON value under `(kind, key)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// What it is (`account`, `session`, `route`, …).
+    pub kind: String,
+    /// Its name within the kind.
+    pub key: String,
+    /// The value.
+    pub value: serde_json::Value,
+    /// When it was last written (µs since epoch).
+    pub updated_unix_us: i64,
+}
+
 /// The audit log's storage. One implementation per database; pick one with
 /// [`connect`]. Records are only ever appended.
 #[async_trait::async_trait]
@@ -144,6 +157,42 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
 
     /// The recorded head of every chain, for [`crate::verify`].
     async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
+
+    /// The console state entry `(kind, key)`, or `None`.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_get(&self, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError>;
+
+    /// Every console state entry of `kind`, ordered by key.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_list(&self, kind: &str) -> Result<Vec<StateEntry>, StoreError>;
+
+    /// Inserts or replaces the console state entry `(kind, key)`, stamped
+    /// with the current time.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_put(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the console state entry `(kind, key)`; true if there was one.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// How many console state entries of `kind` there are.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_count(&self, kind: &str) -> Result<u64, StoreError>;
 
     /// Cheap round trip to the database.
     async fn ping(&self) -> Result<(), StoreError>;

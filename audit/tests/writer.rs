@@ -122,6 +122,26 @@ impl AuditStore for HangsAfter {
     async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
         self.inner.chain_heads().await
     }
+    async fn state_get(&self, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError> {
+        self.inner.state_get(kind, key).await
+    }
+    async fn state_list(&self, kind: &str) -> Result<Vec<StateEntry>, StoreError> {
+        self.inner.state_list(kind).await
+    }
+    async fn state_put(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.inner.state_put(kind, key, value).await
+    }
+    async fn state_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        self.inner.state_delete(kind, key).await
+    }
+    async fn state_count(&self, kind: &str) -> Result<u64, StoreError> {
+        self.inner.state_count(kind).await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
