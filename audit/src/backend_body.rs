@@ -1,6 +1,6 @@
 // Shared by postgres.rs and sqlite.rs through `include!`: the SQL is the same
-// on both databases except where each module's `LOCK_HEAD` and
-// `slot_condition` say otherwise. Each includer defines `Db`, `DbPool`.
+// on both databases except where each module's `LOCK_HEAD`,
+// `slot_condition` and `contains_condition` say otherwise. Each includer defines `Db`, `DbPool`.
 
 use crate::error::StoreError;
 use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Turn};
@@ -251,19 +251,39 @@ async fn list_calls_impl(pool: &DbPool, filter: &CallFilter) -> Result<CallPage,
         let p = param(Value::I64(Some(to)), &mut binds);
         conds.push(format!("c.started_unix_us < {p}"));
     }
+    // A parameter may appear more than once: `$N` names one bind on both
+    // databases.
     if let Some(number) = &filter.number {
-        let p1 = param(Value::Text(Some(number.clone())), &mut binds);
-        let p2 = param(Value::Text(Some(number.clone())), &mut binds);
-        conds.push(format!("(c.caller = {p1} OR c.called = {p2})"));
+        let p = param(Value::Text(Some(number.clone())), &mut binds);
+        conds.push(format!(
+            "({} OR {})",
+            contains_condition("c.caller", &p),
+            contains_condition("c.called", &p)
+        ));
     }
     if let Some(outcome) = filter.outcome {
         let p = param(Value::Text(Some(outcome.as_str().to_owned())), &mut binds);
         conds.push(format!("e.outcome = {p}"));
     }
-    if let Some((key, value)) = &filter.slot {
+    for (key, value) in &filter.slots {
         let k = param(Value::Text(Some(key.clone())), &mut binds);
         let v = param(Value::Text(Some(value.clone())), &mut binds);
         conds.push(slot_condition(&k, &v));
+    }
+    if let Some(route) = &filter.route {
+        let p = param(Value::Text(Some(route.clone())), &mut binds);
+        conds.push(format!("c.route = {p}"));
+    }
+    if let Some(text) = &filter.text {
+        let p = param(Value::Text(Some(text.clone())), &mut binds);
+        conds.push(format!(
+            "({} OR {} OR {} OR EXISTS (SELECT 1 FROM audit_turns t WHERE t.call_id = c.call_id AND ({} OR {})))",
+            contains_condition("c.caller", &p),
+            contains_condition("c.called", &p),
+            contains_condition("e.final_slots", &p),
+            contains_condition("t.raw_text", &p),
+            contains_condition("t.corrected_text", &p),
+        ));
     }
     let limit = filter.effective_limit();
     let where_ = if conds.is_empty() {

@@ -33,12 +33,18 @@ pub struct CallFilter {
     pub from_unix_us: Option<i64>,
     /// Calls started before this (µs since epoch).
     pub to_unix_us: Option<i64>,
-    /// Caller or called number equals this.
+    /// Caller or called number contains this (case-insensitive).
     pub number: Option<String>,
     /// Outcome equals this (only ended calls match).
     pub outcome: Option<Outcome>,
-    /// Final slot `key` equals `value` (compared as text).
-    pub slot: Option<(String, String)>,
+    /// For each `(key, value)`: final slot `key` equals `value`, compared
+    /// as text, case-insensitively (only ended calls match).
+    pub slots: Vec<(String, String)>,
+    /// Route equals this.
+    pub route: Option<String>,
+    /// Caller, called number, final slots (as JSON text), or any turn's raw
+    /// or corrected text contains this (case-insensitive).
+    pub text: Option<String>,
     /// Page size; 0 means the default (50); capped at 1000.
     pub limit: u32,
     /// Rows to skip.

@@ -93,3 +93,172 @@ fn now_unix_us() -> i64 {
         .unwrap()
         .as_micros() as i64
 }
+
+fn id(n: u8) -> CallId {
+    CallId(format!("{n:032x}"))
+}
+
+const T0: i64 = 1_790_000_000_000_000;
+
+/// Three calls for the filters (newest last):
+/// 1. `+41790000001` → clinic-main, booked with Dr. Meier, "ibuprofen" said;
+/// 2. `+41790000002` → `+41445550099` on clinic-refill, refill of Aspirin
+///    from Dr. Keller, "Aspirin 100%_mg" after correction;
+/// 3. `Anonymous` → clinic-main, still going, "the MRI" said.
+fn filter_records() -> Vec<AuditRecord> {
+    let mut v: Vec<AuditRecord> = Vec::new();
+    let (a, b, c) = (id(1), id(2), id(3));
+    v.push(call(&a, T0, "+41790000001").into());
+    let mut t = turn(&a, 0);
+    t.raw_text = "i need more ibuprofen".into();
+    v.push(t.into());
+    v.push(turn(&a, 1).into());
+    v.push(
+        end(
+            &a,
+            T0 + 60_000_000,
+            Outcome::Booked,
+            json!({"provider": "Dr. Meier", "medication": "Ibuprofen"}),
+        )
+        .into(),
+    );
+
+    let mut cb = call(&b, T0 + 1_000_000, "+41790000002");
+    cb.called = "+41445550099".into();
+    cb.route = "clinic-refill".into();
+    v.push(cb.into());
+    let mut t = turn(&b, 0);
+    t.corrected_text = "Aspirin 100%_mg please".into();
+    v.push(t.into());
+    v.push(
+        end(
+            &b,
+            T0 + 61_000_000,
+            Outcome::RefillRequested,
+            json!({"provider": "Dr. Keller", "medication": "Aspirin", "count": 3}),
+        )
+        .into(),
+    );
+
+    v.push(call(&c, T0 + 2_000_000, "Anonymous").into());
+    let mut t = turn(&c, 0);
+    t.raw_text = "call me back about the MRI".into();
+    v.push(t.into());
+    v
+}
+
+async fn ids(store: &dyn AuditStore, filter: CallFilter) -> Vec<CallId> {
+    store
+        .list_calls(&filter)
+        .await
+        .unwrap()
+        .calls
+        .into_iter()
+        .map(|c| c.call.call_id)
+        .collect()
+}
+
+async fn call_filters(url: DatabaseUrl) {
+    let store: Arc<dyn AuditStore> = connect(&url).await.unwrap();
+    store.append(&filter_records()).await.unwrap();
+    let s = &*store;
+    let number = |n: &str| CallFilter {
+        number: Some(n.into()),
+        ..Default::default()
+    };
+    let text = |t: &str| CallFilter {
+        text: Some(t.into()),
+        ..Default::default()
+    };
+    let slots = |kv: &[(&str, &str)]| CallFilter {
+        slots: kv
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    };
+    let route = |r: &str| CallFilter {
+        route: Some(r.into()),
+        ..Default::default()
+    };
+
+    // number: a substring of caller or called, ignoring case
+    assert_eq!(ids(s, number("+41790000002")).await, [id(2)]);
+    assert_eq!(ids(s, number("0002")).await, [id(2)]);
+    assert_eq!(ids(s, number("5550099")).await, [id(2)], "called");
+    assert_eq!(ids(s, number("ANONYM")).await, [id(3)]);
+    assert_eq!(ids(s, number("+4179")).await, [id(2), id(1)]);
+    assert_eq!(ids(s, number("+4144555")).await, [id(3), id(2), id(1)]);
+    assert!(ids(s, number("%")).await.is_empty(), "no LIKE wildcards");
+
+    // route: exact
+    assert_eq!(ids(s, route("clinic-refill")).await, [id(2)]);
+    assert_eq!(ids(s, route("clinic-main")).await, [id(3), id(1)]);
+    assert!(ids(s, route("clinic")).await.is_empty());
+
+    // slots: each ANDed, values ignoring case, only ended calls
+    assert_eq!(ids(s, slots(&[("provider", "dr. meier")])).await, [id(1)]);
+    assert_eq!(
+        ids(
+            s,
+            slots(&[("provider", "Dr. Keller"), ("medication", "ASPIRIN")])
+        )
+        .await,
+        [id(2)]
+    );
+    assert!(ids(
+        s,
+        slots(&[("provider", "Dr. Keller"), ("medication", "ibuprofen")])
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        ids(s, slots(&[("count", "3")])).await,
+        [id(2)],
+        "numbers as text"
+    );
+    assert!(
+        ids(s, slots(&[("provider", "Dr.")])).await.is_empty(),
+        "equal, not contains"
+    );
+
+    // text: caller, called, final slots' JSON, turns' raw or corrected text
+    assert_eq!(ids(s, text("mri")).await, [id(3)], "raw text");
+    assert_eq!(ids(s, text("100%_MG")).await, [id(2)], "corrected text");
+    assert_eq!(ids(s, text("%")).await, [id(2)], "% is a character");
+    assert_eq!(ids(s, text("_")).await, [id(2)], "_ is a character");
+    assert_eq!(
+        ids(s, text("IBUPROFEN")).await,
+        [id(1)],
+        "turn and slots, once"
+    );
+    assert_eq!(ids(s, text("keller")).await, [id(2)], "final slots");
+    assert_eq!(
+        ids(s, text("\"provider\"")).await,
+        [id(2), id(1)],
+        "JSON text"
+    );
+    assert_eq!(ids(s, text("anonymous")).await, [id(3)], "caller");
+    assert_eq!(ids(s, text("5550099")).await, [id(2)], "called");
+    assert!(ids(s, text("cardiology")).await.is_empty());
+
+    // all together, ANDed
+    let mixed = CallFilter {
+        text: Some("Tuesday 0".into()),
+        route: Some("clinic-main".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(s, mixed).await, [id(3), id(1)], "not call 2's route");
+    let mixed = CallFilter {
+        number: Some("+4179".into()),
+        outcome: Some(Outcome::Booked),
+        slots: vec![("medication".into(), "ibuprofen".into())],
+        text: Some("more".into()),
+        from_unix_us: Some(T0),
+        to_unix_us: Some(T0 + 1),
+        ..Default::default()
+    };
+    assert_eq!(ids(s, mixed).await, [id(1)]);
+    store.close().await;
+}
+on_both_backends!(call_filters);
