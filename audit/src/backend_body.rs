@@ -3,7 +3,7 @@
 // `slot_condition` and `contains_condition` say otherwise. Each includer defines `Db`, `DbPool`.
 
 use crate::error::StoreError;
-use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Turn};
+use crate::record::{Access, AuditRecord, Call, CallEnd, CallId, Event, Turn};
 use crate::schema::{self, record_hash, ColType, Table, Value, GENESIS_HASH};
 use crate::store::{
     AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow, StateEntry,
@@ -385,6 +385,23 @@ async fn get_call_impl(pool: &DbPool, call_id: &CallId) -> Result<Option<CallDet
     Ok(Some(CallDetail { call, end, turns, events }))
 }
 
+async fn list_access_impl(pool: &DbPool, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM audit_access a ORDER BY a.at_unix_us DESC, a.chain_seq DESC LIMIT {} OFFSET {offset}",
+        select_cols(&schema::ACCESS, "a"),
+        crate::store::access_limit(limit)
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            decode(&schema::ACCESS, &read_values(row, &schema::ACCESS, 0)?, |r| match r {
+                AuditRecord::Access(a) => Some(a),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 async fn chain_rows_impl(pool: &DbPool) -> Result<Vec<ChainRow>, StoreError> {
     let mut out = Vec::new();
     for table in schema::TABLES {
@@ -518,6 +535,13 @@ macro_rules! impl_audit_store {
                 call_id: &crate::record::CallId,
             ) -> Result<Option<crate::store::CallDetail>, crate::error::StoreError> {
                 get_call_impl(&self.pool, call_id).await
+            }
+            async fn list_access(
+                &self,
+                limit: u32,
+                offset: u64,
+            ) -> Result<Vec<crate::record::Access>, crate::error::StoreError> {
+                list_access_impl(&self.pool, limit, offset).await
             }
             async fn chain_rows(
                 &self,

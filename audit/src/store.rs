@@ -2,7 +2,7 @@
 
 use crate::error::StoreError;
 use crate::pii::DatabaseUrl;
-use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Outcome, Turn};
+use crate::record::{Access, AuditRecord, Call, CallEnd, CallId, Event, Outcome, Turn};
 use crate::schema::{Table, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -49,6 +49,14 @@ pub struct CallFilter {
     pub limit: u32,
     /// Rows to skip.
     pub offset: u64,
+}
+
+/// The page size [`AuditStore::list_access`] uses for `limit`.
+pub(crate) fn access_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 50,
+        n => n.min(1000),
+    }
 }
 
 impl CallFilter {
@@ -157,6 +165,11 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
 
     /// One call with its turns and events, or `None` if unknown.
     async fn get_call(&self, call_id: &CallId) -> Result<Option<CallDetail>, StoreError>;
+
+    /// Configuration changes and staff access, newest first (by time, then
+    /// by position in the global chain). `limit` 0 means the default (50);
+    /// it is capped at 1000.
+    async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError>;
 
     /// Every chained row of every table, for [`crate::verify`].
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError>;

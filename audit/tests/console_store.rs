@@ -262,3 +262,46 @@ async fn call_filters(url: DatabaseUrl) {
     store.close().await;
 }
 on_both_backends!(call_filters);
+
+async fn access_log(url: DatabaseUrl) {
+    let store: Arc<dyn AuditStore> = connect(&url).await.unwrap();
+    assert!(store.list_access(0, 0).await.unwrap().is_empty());
+    // 60 entries in two batches; each pair shares a timestamp, so the
+    // position in the global chain breaks the tie.
+    let entries: Vec<Access> = (0..60)
+        .map(|i| {
+            Access::new(
+                T0 + (i / 2) * 1_000,
+                "admin",
+                "call.view",
+                format!("target-{i}"),
+                "127.0.0.1",
+                json!({"i": i}),
+            )
+        })
+        .collect();
+    let (first, second) = entries.split_at(25);
+    let records = |e: &[Access]| e.iter().cloned().map(AuditRecord::from).collect::<Vec<_>>();
+    store.append(&records(first)).await.unwrap();
+    store.append(&records(second)).await.unwrap();
+    let newest_first: Vec<Access> = entries.iter().rev().cloned().collect();
+
+    assert_eq!(store.list_access(5, 0).await.unwrap(), newest_first[..5]);
+    assert_eq!(store.list_access(5, 57).await.unwrap(), newest_first[57..]);
+    assert_eq!(
+        store.list_access(0, 0).await.unwrap(),
+        newest_first[..50],
+        "0 is the default page of 50"
+    );
+    assert_eq!(store.list_access(5000, 0).await.unwrap(), newest_first);
+    assert!(store.list_access(10, 60).await.unwrap().is_empty());
+    // call records do not show up in the access log
+    let c = id(1);
+    store
+        .append(&[call(&c, T0, "+41790000001").into()])
+        .await
+        .unwrap();
+    assert_eq!(store.list_access(1000, 0).await.unwrap().len(), 60);
+    store.close().await;
+}
+on_both_backends!(access_log);

@@ -116,6 +116,9 @@ impl AuditStore for HangsAfter {
     async fn get_call(&self, id: &CallId) -> Result<Option<CallDetail>, StoreError> {
         self.inner.get_call(id).await
     }
+    async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError> {
+        self.inner.list_access(limit, offset).await
+    }
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError> {
         self.inner.chain_rows().await
     }
