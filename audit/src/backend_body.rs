@@ -402,15 +402,21 @@ async fn list_access_impl(pool: &DbPool, limit: u32, offset: u64) -> Result<Vec<
         .collect()
 }
 
-async fn chain_rows_impl(pool: &DbPool) -> Result<Vec<ChainRow>, StoreError> {
+/// The chained rows of every table, or of one chain only.
+async fn chain_rows_impl(pool: &DbPool, chain_id: Option<&str>) -> Result<Vec<ChainRow>, StoreError> {
     let mut out = Vec::new();
     for table in schema::TABLES {
+        let where_ = if chain_id.is_some() { " WHERE t.chain_id = $1" } else { "" };
         let sql = format!(
-            "SELECT chain_id, chain_seq, prev_hash, hash, {} FROM {} t",
+            "SELECT chain_id, chain_seq, prev_hash, hash, {} FROM {} t{where_}",
             select_cols(table, "t"),
             table.name
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(chain_id) = chain_id {
+            q = q.bind(chain_id.to_owned());
+        }
+        let rows = q.fetch_all(pool).await?;
         for row in &rows {
             out.push(ChainRow {
                 table,
@@ -434,6 +440,15 @@ async fn chain_heads_impl(pool: &DbPool) -> Result<Vec<ChainHead>, StoreError> {
         .into_iter()
         .map(|(chain_id, chain_seq, hash)| ChainHead { chain_id, chain_seq, hash })
         .collect())
+}
+
+async fn chain_head_of_impl(pool: &DbPool, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(String, i64, String)> =
+        sqlx::query_as("SELECT chain_id, chain_seq, hash FROM audit_chain_heads WHERE chain_id = $1")
+            .bind(chain_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(chain_id, chain_seq, hash)| ChainHead { chain_id, chain_seq, hash }))
 }
 
 fn now_unix_us() -> i64 {
@@ -546,12 +561,24 @@ macro_rules! impl_audit_store {
             async fn chain_rows(
                 &self,
             ) -> Result<Vec<crate::store::ChainRow>, crate::error::StoreError> {
-                chain_rows_impl(&self.pool).await
+                chain_rows_impl(&self.pool, None).await
             }
             async fn chain_heads(
                 &self,
             ) -> Result<Vec<crate::store::ChainHead>, crate::error::StoreError> {
                 chain_heads_impl(&self.pool).await
+            }
+            async fn chain_rows_of(
+                &self,
+                chain_id: &str,
+            ) -> Result<Vec<crate::store::ChainRow>, crate::error::StoreError> {
+                chain_rows_impl(&self.pool, Some(chain_id)).await
+            }
+            async fn chain_head_of(
+                &self,
+                chain_id: &str,
+            ) -> Result<Option<crate::store::ChainHead>, crate::error::StoreError> {
+                chain_head_of_impl(&self.pool, chain_id).await
             }
             async fn state_get(
                 &self,

@@ -177,6 +177,12 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
     /// The recorded head of every chain, for [`crate::verify`].
     async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
 
+    /// The chained rows of one chain, for [`crate::verify_call`].
+    async fn chain_rows_of(&self, chain_id: &str) -> Result<Vec<ChainRow>, StoreError>;
+
+    /// The recorded head of one chain, or `None`, for [`crate::verify_call`].
+    async fn chain_head_of(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
+
     /// The console state entry `(kind, key)`, or `None`.
     ///
     /// Console state: accounts, sessions, configuration overrides; not part

@@ -305,3 +305,88 @@ async fn access_log(url: DatabaseUrl) {
     store.close().await;
 }
 on_both_backends!(access_log);
+
+async fn exec(url: &DatabaseUrl, sql: &str) {
+    if url.scheme() == "sqlite" {
+        let pool = sqlx::SqlitePool::connect(url.expose()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+}
+
+async fn per_call_verification(url: DatabaseUrl) {
+    let store: Arc<dyn AuditStore> = connect(&url).await.unwrap();
+    let access = Access::new(T0, "admin", "call.view", "x", "127.0.0.1", json!({}));
+    let mut records = filter_records();
+    records.push(access.into());
+    store.append(&records).await.unwrap();
+    let s = &*store;
+
+    let chain = format!("call:{}", id(1));
+    let rows = s.chain_rows_of(&chain).await.unwrap();
+    let mut seqs: Vec<i64> = rows.iter().map(|r| r.chain_seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, [0, 1, 2, 3], "call, two turns, end");
+    assert!(rows.iter().all(|r| r.chain_id == chain));
+    let head = s.chain_head_of(&chain).await.unwrap().unwrap();
+    assert_eq!(
+        (head.chain_id.as_str(), head.chain_seq),
+        (chain.as_str(), 3)
+    );
+    assert_eq!(s.chain_rows_of("global").await.unwrap().len(), 1);
+    assert!(s.chain_rows_of("call:nope").await.unwrap().is_empty());
+    assert_eq!(s.chain_head_of("call:nope").await.unwrap(), None);
+
+    for (n, records) in [(1, 4), (2, 3), (3, 2)] {
+        let report = verify_call(s, &id(n)).await.unwrap();
+        assert!(report.is_ok(), "{:?}", report.findings);
+        assert_eq!((report.chains, report.records), (1, records));
+    }
+    let unknown = verify_call(s, &id(99)).await.unwrap();
+    assert!(unknown.is_ok());
+    assert_eq!((unknown.chains, unknown.records), (0, 0));
+
+    // Tamper with call 2's turn, delete call 1's end and forge the access log.
+    exec(
+        &url,
+        &format!(
+            "UPDATE audit_turns SET raw_text = 'cancel it' WHERE call_id = '{}'",
+            id(2)
+        ),
+    )
+    .await;
+    exec(
+        &url,
+        &format!("DELETE FROM audit_call_ends WHERE call_id = '{}'", id(1)),
+    )
+    .await;
+    exec(&url, "UPDATE audit_access SET actor = 'mallory'").await;
+
+    let two = verify_call(s, &id(2)).await.unwrap();
+    assert_eq!(two.findings.len(), 1, "{:?}", two.findings);
+    assert_eq!(two.findings[0].kind, FindingKind::Altered);
+    assert_eq!(two.findings[0].key, format!("call_id={} seq=0", id(2)));
+    let one = verify_call(s, &id(1)).await.unwrap();
+    assert_eq!(
+        one.findings
+            .iter()
+            .map(|f| f.kind.clone())
+            .collect::<Vec<_>>(),
+        [FindingKind::Deleted { from: 3, to: 3 }]
+    );
+    let three = verify_call(s, &id(3)).await.unwrap();
+    assert!(three.is_ok(), "other chains do not leak in");
+    assert_eq!(verify(s).await.unwrap().findings.len(), 3);
+    store.close().await;
+}
+on_both_backends!(per_call_verification);

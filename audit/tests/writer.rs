@@ -145,6 +145,12 @@ impl AuditStore for HangsAfter {
     async fn state_count(&self, kind: &str) -> Result<u64, StoreError> {
         self.inner.state_count(kind).await
     }
+    async fn chain_rows_of(&self, chain_id: &str) -> Result<Vec<ChainRow>, StoreError> {
+        self.inner.chain_rows_of(chain_id).await
+    }
+    async fn chain_head_of(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        self.inner.chain_head_of(chain_id).await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
