@@ -47,9 +47,9 @@ async fn list_calls(
         Some(Ok(o)) => Some(o),
         Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "unknown outcome"),
     };
-    let slot = match p.slot.as_deref().map(|s| s.split_once(':')) {
-        None => None,
-        Some(Some((k, v))) => Some((k.to_owned(), v.to_owned())),
+    let slots = match p.slot.as_deref().map(|s| s.split_once(':')) {
+        None => Vec::new(),
+        Some(Some((k, v))) => vec![(k.to_owned(), v.to_owned())],
         Some(None) => return error(StatusCode::BAD_REQUEST, "slot must be key:value"),
     };
     let filter = CallFilter {
@@ -57,7 +57,9 @@ async fn list_calls(
         to_unix_us: p.to,
         number: p.number,
         outcome,
-        slot,
+        slots,
+        route: None,
+        text: None,
         limit: p.limit.unwrap_or(0),
         offset: p.offset.unwrap_or(0),
     };

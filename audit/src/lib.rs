@@ -42,7 +42,7 @@ pub use record::{
 pub use spool::{Spool, SpoolError};
 pub use store::{
     connect, AppendOutcome, AuditStore, Backend, CallDetail, CallFilter, CallPage, CallSummary,
-    ChainHead, ChainRow,
+    ChainHead, ChainRow, StateEntry,
 };
-pub use verify::{verify, verify_rows, Finding, FindingKind, VerifyReport};
+pub use verify::{verify, verify_call, verify_rows, Finding, FindingKind, VerifyReport};
 pub use writer::{AuditHandle, AuditWriter, WriterClosed, WriterConfig, WriterStats};
