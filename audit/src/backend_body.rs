@@ -7,6 +7,7 @@ use crate::record::{Access, AuditRecord, Call, CallEnd, CallId, Event, Turn};
 use crate::schema::{self, record_hash, ColType, Table, Value, GENESIS_HASH};
 use crate::store::{
     AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow, StateEntry,
+    TurnRow,
 };
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -403,6 +404,51 @@ async fn list_access_impl(pool: &DbPool, limit: u32, offset: u64) -> Result<Vec<
 }
 
 /// The chained rows of every table, or of one chain only.
+async fn list_turns_impl(
+    pool: &DbPool,
+    from_unix_us: Option<i64>,
+    to_unix_us: Option<i64>,
+    limit: u32,
+) -> Result<Vec<TurnRow>, StoreError> {
+    let mut conds: Vec<&str> = Vec::new();
+    if from_unix_us.is_some() {
+        conds.push("c.started_unix_us >= $1");
+    }
+    if to_unix_us.is_some() {
+        conds.push(if from_unix_us.is_some() { "c.started_unix_us < $2" } else { "c.started_unix_us < $1" });
+    }
+    let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    let sql = format!(
+        "SELECT c.started_unix_us, c.route, e.outcome, {} FROM audit_turns t \
+         JOIN audit_calls c ON c.call_id = t.call_id \
+         LEFT JOIN audit_call_ends e ON e.call_id = t.call_id \
+         {where_} ORDER BY c.started_unix_us, t.call_id, t.seq LIMIT {}",
+        select_cols(&schema::TURNS, "t"),
+        crate::store::turns_limit(limit)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for bound in [from_unix_us, to_unix_us].into_iter().flatten() {
+        q = q.bind(bound);
+    }
+    let rows = q.fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let turn: Turn = decode(&schema::TURNS, &read_values(row, &schema::TURNS, 3)?, |r| match r {
+                AuditRecord::Turn(t) => Some(t),
+                _ => None,
+            })?;
+            let outcome: Option<String> = row.try_get(2)?;
+            Ok(TurnRow {
+                call_id: turn.call_id.clone(),
+                call_started_unix_us: row.try_get(0)?,
+                route: row.try_get(1)?,
+                outcome: outcome.map(|o| o.parse()).transpose()?,
+                turn,
+            })
+        })
+        .collect()
+}
+
 async fn chain_rows_impl(pool: &DbPool, chain_id: Option<&str>) -> Result<Vec<ChainRow>, StoreError> {
     let mut out = Vec::new();
     for table in schema::TABLES {
@@ -557,6 +603,14 @@ macro_rules! impl_audit_store {
                 offset: u64,
             ) -> Result<Vec<crate::record::Access>, crate::error::StoreError> {
                 list_access_impl(&self.pool, limit, offset).await
+            }
+            async fn list_turns(
+                &self,
+                from_unix_us: Option<i64>,
+                to_unix_us: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::TurnRow>, crate::error::StoreError> {
+                list_turns_impl(&self.pool, from_unix_us, to_unix_us, limit).await
             }
             async fn chain_rows(
                 &self,

@@ -42,7 +42,7 @@ pub use record::{
 pub use spool::{Spool, SpoolError};
 pub use store::{
     connect, AppendOutcome, AuditStore, Backend, CallDetail, CallFilter, CallPage, CallSummary,
-    ChainHead, ChainRow, StateEntry,
+    ChainHead, ChainRow, StateEntry, TurnRow,
 };
 pub use verify::{verify, verify_call, verify_rows, Finding, FindingKind, VerifyReport};
 pub use writer::{AuditHandle, AuditWriter, WriterClosed, WriterConfig, WriterStats};

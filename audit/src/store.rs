@@ -107,6 +107,29 @@ impl CallDetail {
     }
 }
 
+/// A turn with the call facts an export row needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnRow {
+    /// The call it belongs to.
+    pub call_id: CallId,
+    /// When the call started (µs since epoch).
+    pub call_started_unix_us: i64,
+    /// The route the call matched.
+    pub route: String,
+    /// The call's outcome, once it has ended.
+    pub outcome: Option<Outcome>,
+    /// The turn.
+    pub turn: Turn,
+}
+
+/// The row count [`AuditStore::list_turns`] uses for `limit`.
+pub(crate) fn turns_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 10_000,
+        n => n.min(100_000),
+    }
+}
+
 /// A stored row with its chain columns, as verify reads it.
 #[derive(Clone, Debug)]
 pub struct ChainRow {
@@ -170,6 +193,16 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
     /// by position in the global chain). `limit` 0 means the default (50);
     /// it is capped at 1000.
     async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError>;
+
+    /// Turns of the calls started in `[from, to)` (either bound optional),
+    /// by call start, then call, then turn `seq`. `limit` 0 means the
+    /// default (10,000); it is capped at 100,000.
+    async fn list_turns(
+        &self,
+        from_unix_us: Option<i64>,
+        to_unix_us: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TurnRow>, StoreError>;
 
     /// Every chained row of every table, for [`crate::verify`].
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError>;

@@ -390,3 +390,86 @@ async fn per_call_verification(url: DatabaseUrl) {
     store.close().await;
 }
 on_both_backends!(per_call_verification);
+
+async fn turns_for_export(url: DatabaseUrl) {
+    let store: Arc<dyn AuditStore> = connect(&url).await.unwrap();
+    assert!(store.list_turns(None, None, 0).await.unwrap().is_empty());
+    // filter_records, but with call 1's turns written after call 2's and
+    // in reverse, to show the order comes from the query
+    let mut records = filter_records();
+    let late: Vec<AuditRecord> = records.drain(1..3).rev().collect();
+    records.splice(6..6, late);
+    store.append(&records).await.unwrap();
+    // a fourth call, the same start as call 3, with two turns
+    let d = id(4);
+    let mut cd = call(&d, T0 + 2_000_000, "+41790000004");
+    cd.route = "clinic-refill".into();
+    store
+        .append(&[
+            cd.into(),
+            turn(&d, 1).into(),
+            turn(&d, 0).into(),
+            end(&d, T0 + 9_000_000, Outcome::Abandoned, json!({})).into(),
+        ])
+        .await
+        .unwrap();
+    let s = &*store;
+    let key = |r: &TurnRow| (r.call_id.clone(), r.turn.seq);
+
+    let all = s.list_turns(None, None, 0).await.unwrap();
+    assert_eq!(
+        all.iter().map(key).collect::<Vec<_>>(),
+        [
+            (id(1), 0),
+            (id(1), 1),
+            (id(2), 0),
+            (id(3), 0),
+            (id(4), 0),
+            (id(4), 1)
+        ]
+    );
+    let first = &all[0];
+    assert_eq!(first.call_started_unix_us, T0);
+    assert_eq!(first.route, "clinic-main");
+    assert_eq!(first.outcome, Some(Outcome::Booked));
+    assert_eq!(first.turn.raw_text.expose(), "i need more ibuprofen");
+    assert_eq!(all[2].outcome, Some(Outcome::RefillRequested));
+    assert_eq!(all[2].route, "clinic-refill");
+    assert_eq!(all[3].outcome, None, "call 3 has not ended");
+    assert_eq!(all[4].turn, turn(&d, 0), "turns come back as written");
+
+    let window = |from, to| async move {
+        s.list_turns(from, to, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        window(Some(T0 + 1), Some(T0 + 2_000_000)).await,
+        [(id(2), 0)]
+    );
+    assert_eq!(
+        window(Some(T0 + 1_000_000), None).await.len(),
+        4,
+        "from is inclusive"
+    );
+    assert_eq!(
+        window(None, Some(T0 + 1_000_000)).await,
+        [(id(1), 0), (id(1), 1)],
+        "to is exclusive"
+    );
+    assert!(window(Some(T0 + 3_000_000), None).await.is_empty());
+    assert_eq!(
+        s.list_turns(None, None, 3)
+            .await
+            .unwrap()
+            .iter()
+            .map(key)
+            .collect::<Vec<_>>(),
+        [(id(1), 0), (id(1), 1), (id(2), 0)]
+    );
+    store.close().await;
+}
+on_both_backends!(turns_for_export);

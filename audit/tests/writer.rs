@@ -119,6 +119,14 @@ impl AuditStore for HangsAfter {
     async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError> {
         self.inner.list_access(limit, offset).await
     }
+    async fn list_turns(
+        &self,
+        from_unix_us: Option<i64>,
+        to_unix_us: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TurnRow>, StoreError> {
+        self.inner.list_turns(from_unix_us, to_unix_us, limit).await
+    }
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError> {
         self.inner.chain_rows().await
     }
