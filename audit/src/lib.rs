@@ -16,12 +16,10 @@
 //! task.await?;
 //! let report = echo_audit::verify(&*store).await?;
 //! assert!(report.is_ok());
-//! // and mount the staff API: axum::Router::new().merge(echo_audit::api::router(store))
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod api;
 mod error;
 mod pii;
 mod postgres;

@@ -95,6 +95,24 @@ pub struct Metrics {
     pub barge_ins: Counter,
     /// Speculative recognitions whose result was used.
     pub speculative_hits: Counter,
+    /// Inbound packets the jitter buffer never got (skipped at playout).
+    pub jitter_lost: Counter,
+    /// Inbound packets that came after their slot had been played.
+    pub jitter_late: Counter,
+    /// Inbound packets the jitter buffer accepted.
+    pub jitter_received: Counter,
+    /// 1 while the audit database answers, 0 while records go to the spool.
+    pub database_up: Gauge,
+    /// Audit records by where they went (written, spooled, replayed, lost,
+    /// dropped), as the writer counts them.
+    pub audit_records: Family<StateLabel, Gauge>,
+}
+
+/// Label: where an audit record went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// written, spooled, replayed, lost, dropped
+    pub state: &'static str,
 }
 
 impl Default for Metrics {
@@ -116,6 +134,11 @@ impl Default for Metrics {
             turns: Counter::default(),
             barge_ins: Counter::default(),
             speculative_hits: Counter::default(),
+            jitter_lost: Counter::default(),
+            jitter_late: Counter::default(),
+            jitter_received: Counter::default(),
+            database_up: Gauge::default(),
+            audit_records: Family::default(),
         }
     }
 }
@@ -196,6 +219,56 @@ impl Metrics {
             "Speculative recognitions whose result was used",
             self.speculative_hits.clone(),
         );
+        r.register(
+            "jitter_lost_packets",
+            "Inbound RTP packets never received (skipped at playout)",
+            self.jitter_lost.clone(),
+        );
+        r.register(
+            "jitter_late_packets",
+            "Inbound RTP packets that arrived after their playout slot",
+            self.jitter_late.clone(),
+        );
+        r.register(
+            "jitter_received_packets",
+            "Inbound RTP packets accepted by the jitter buffer",
+            self.jitter_received.clone(),
+        );
+        r.register(
+            "database_up",
+            "1 while the audit database answers, 0 while records are spooled",
+            self.database_up.clone(),
+        );
+        r.register(
+            "audit_records",
+            "Audit records since start by where they went (written, spooled, replayed, lost, dropped)",
+            self.audit_records.clone(),
+        );
+    }
+
+    /// Adds a finished media session's counters: invalid RTP and what its
+    /// jitter buffer saw.
+    pub fn media_ended(&self, stats: &echo_media::MediaStats) {
+        self.rtp_invalid
+            .inc_by(stats.invalid + stats.unexpected_source);
+        self.jitter_lost.inc_by(stats.jitter.lost);
+        self.jitter_late.inc_by(stats.jitter.late);
+        self.jitter_received.inc_by(stats.jitter.received);
+    }
+
+    /// Copies the audit writer's counters and the database's health.
+    pub fn audit_status(&self, stats: echo_audit::WriterStats, database_up: bool) {
+        let set = |state, value: u64| {
+            self.audit_records
+                .get_or_create(&StateLabel { state })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("written", stats.written);
+        set("spooled", stats.spooled);
+        set("replayed", stats.replayed);
+        set("lost", stats.lost);
+        set("dropped", stats.dropped);
+        self.database_up.set(i64::from(database_up));
     }
 
     /// Counts a SIP request.
@@ -266,8 +339,11 @@ mod dashboard_tests {
         metrics.request("INVITE");
         metrics.response(200);
         metrics.rtp("in");
+        metrics.audit_status(echo_audit::WriterStats::default(), true);
         for family in [&metrics.inference_wait, &metrics.inference_run] {
-            family.get_or_create(&KindLabel { kind: "stt" }).observe(0.1);
+            family
+                .get_or_create(&KindLabel { kind: "stt" })
+                .observe(0.1);
         }
         metrics
             .turn_latency
@@ -377,11 +453,17 @@ mod dashboard_tests {
     #[test]
     fn dashboard_check_catches_a_wrong_name() {
         let exported = exported();
-        let wrong = r#"rate(echo_calls[5m]) + echo_active_calls_total + nope{job="x"} + job:echo_x:rate5m"#;
+        let wrong =
+            r#"rate(echo_calls[5m]) + echo_active_calls_total + nope{job="x"} + job:echo_x:rate5m"#;
         let unknown: Vec<_> = unknown_series(wrong, &exported).into_iter().collect();
         assert_eq!(
             unknown,
-            ["echo_active_calls_total", "echo_calls", "job:echo_x:rate5m", "nope"]
+            [
+                "echo_active_calls_total",
+                "echo_calls",
+                "job:echo_x:rate5m",
+                "nope"
+            ]
         );
     }
 }
