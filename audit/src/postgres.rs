@@ -11,7 +11,7 @@ type DbPool = PgPool;
 const LOCK_HEAD: &str = " FOR UPDATE";
 
 fn slot_condition(key: &str, value: &str) -> String {
-    format!("lower(e.final_slots::jsonb ->> {key}) = lower({value})")
+    format!("strpos(lower(e.final_slots::jsonb ->> {key}), lower({value})) > 0")
 }
 
 /// `column` contains `needle`, ignoring case (`strpos`, not `LIKE`, so `%`

@@ -15,7 +15,7 @@ const LOCK_HEAD: &str = "";
 
 fn slot_condition(key: &str, value: &str) -> String {
     format!(
-        "lower(CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT)) = lower({value})"
+        "instr(lower(CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT)), lower({value})) > 0"
     )
 }
 

@@ -37,8 +37,9 @@ pub struct CallFilter {
     pub number: Option<String>,
     /// Outcome equals this (only ended calls match).
     pub outcome: Option<Outcome>,
-    /// For each `(key, value)`: final slot `key` equals `value`, compared
-    /// as text, case-insensitively (only ended calls match).
+    /// For each `(key, value)`: final slot `key` contains `value`, compared
+    /// as text, case-insensitively ("patel" finds "Dr. Priya Patel"; only
+    /// ended calls match).
     pub slots: Vec<(String, String)>,
     /// Route equals this.
     pub route: Option<String>,

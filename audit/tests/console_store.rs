@@ -217,9 +217,14 @@ async fn call_filters(url: DatabaseUrl) {
         [id(2)],
         "numbers as text"
     );
+    assert_eq!(
+        ids(s, slots(&[("provider", "keller")])).await.len(),
+        ids(s, slots(&[("provider", "Dr. Keller")])).await.len(),
+        "contains, ignoring case"
+    );
     assert!(
-        ids(s, slots(&[("provider", "Dr.")])).await.is_empty(),
-        "equal, not contains"
+        ids(s, slots(&[("provider", "Dr. Kellerman")])).await.is_empty(),
+        "contains, not overlaps"
     );
 
     // text: caller, called, final slots' JSON, turns' raw or corrected text

@@ -217,9 +217,9 @@ pub struct CallQuery {
     pub number: Option<String>,
     /// Outcome.
     pub outcome: Option<String>,
-    /// Final slot `provider`.
+    /// Final slot `provider` contains this.
     pub provider: Option<String>,
-    /// Final slot `medication`.
+    /// Final slot `medication` contains this.
     pub medication: Option<String>,
     /// Any final slot, `key:value`.
     pub slot: Option<String>,
