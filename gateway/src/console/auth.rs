@@ -126,6 +126,14 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
 
+/// [`hash_password`] on a blocking thread.
+async fn hash_off_thread(password: &str) -> Result<String, AccountError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Hash(e.to_string()))?
+}
+
 /// Whether `password` matches the stored PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
@@ -191,10 +199,7 @@ pub async fn create_account(
     if existing.as_ref().is_some_and(|a| a.role == Role::Admin) && role != Role::Admin {
         ensure_other_admin(store, name).await?;
     }
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hash(e.to_string()))??;
+    let hash = hash_off_thread(password).await?;
     let account = Account {
         hash,
         role,
@@ -229,10 +234,7 @@ pub async fn update_account(
         if password.chars().count() < MIN_PASSWORD_LEN {
             return Err(AccountError::ShortPassword);
         }
-        let password = password.to_owned();
-        account.hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| AccountError::Hash(e.to_string()))??;
+        account.hash = hash_off_thread(password).await?;
     }
     account.role = role;
     store
