@@ -112,7 +112,7 @@ fn place_call(gw: &Gateway, scenario: &Path, dir: &Path, voice: &str, extra: &[&
 fn ended_calls(gw: &Gateway, want: usize) -> Vec<serde_json::Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (code, body) = gw.http_get("/api/v1/calls?limit=100");
+        let (code, body) = gw.api_get("/api/v1/calls?limit=100");
         assert_eq!(code, 200, "{body}");
         let list: serde_json::Value = serde_json::from_str(&body).unwrap();
         let calls: Vec<serde_json::Value> = list["calls"]
@@ -242,7 +242,7 @@ fn heard_by_gateway(gw: &Gateway, calls: &[serde_json::Value], run: &CallRun) ->
         return "(call not in the audit log)\n".into();
     };
     let id = call["call"]["call_id"].as_str().unwrap_or_default();
-    let (_, body) = gw.http_get(&format!("/api/v1/calls/{id}"));
+    let (_, body) = gw.api_get(&format!("/api/v1/calls/{id}"));
     let detail: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let mut out = String::new();
     for t in detail["turns"].as_array().cloned().unwrap_or_default() {
@@ -308,7 +308,7 @@ fn the_caller_can_interrupt_the_greeting() {
         .find(|c| c["call"]["sip_call_id"] == run.json["sip_call_id"])
         .unwrap();
     let id = call["call"]["call_id"].as_str().unwrap();
-    let (_, body) = gw.http_get(&format!("/api/v1/calls/{id}"));
+    let (_, body) = gw.api_get(&format!("/api/v1/calls/{id}"));
     let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
     let kinds: Vec<&str> = detail["events"]
         .as_array()

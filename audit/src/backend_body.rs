@@ -1,12 +1,13 @@
 // Shared by postgres.rs and sqlite.rs through `include!`: the SQL is the same
-// on both databases except where each module's `LOCK_HEAD` and
-// `slot_condition` say otherwise. Each includer defines `Db`, `DbPool`.
+// on both databases except where each module's `LOCK_HEAD`,
+// `slot_condition` and `contains_condition` say otherwise. Each includer defines `Db`, `DbPool`.
 
 use crate::error::StoreError;
-use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Turn};
+use crate::record::{Access, AuditRecord, Call, CallEnd, CallId, Event, Turn};
 use crate::schema::{self, record_hash, ColType, Table, Value, GENESIS_HASH};
 use crate::store::{
-    AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow,
+    AppendOutcome, CallDetail, CallFilter, CallPage, CallSummary, ChainHead, ChainRow, StateEntry,
+    TurnRow,
 };
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -251,19 +252,39 @@ async fn list_calls_impl(pool: &DbPool, filter: &CallFilter) -> Result<CallPage,
         let p = param(Value::I64(Some(to)), &mut binds);
         conds.push(format!("c.started_unix_us < {p}"));
     }
+    // A parameter may appear more than once: `$N` names one bind on both
+    // databases.
     if let Some(number) = &filter.number {
-        let p1 = param(Value::Text(Some(number.clone())), &mut binds);
-        let p2 = param(Value::Text(Some(number.clone())), &mut binds);
-        conds.push(format!("(c.caller = {p1} OR c.called = {p2})"));
+        let p = param(Value::Text(Some(number.clone())), &mut binds);
+        conds.push(format!(
+            "({} OR {})",
+            contains_condition("c.caller", &p),
+            contains_condition("c.called", &p)
+        ));
     }
     if let Some(outcome) = filter.outcome {
         let p = param(Value::Text(Some(outcome.as_str().to_owned())), &mut binds);
         conds.push(format!("e.outcome = {p}"));
     }
-    if let Some((key, value)) = &filter.slot {
+    for (key, value) in &filter.slots {
         let k = param(Value::Text(Some(key.clone())), &mut binds);
         let v = param(Value::Text(Some(value.clone())), &mut binds);
         conds.push(slot_condition(&k, &v));
+    }
+    if let Some(route) = &filter.route {
+        let p = param(Value::Text(Some(route.clone())), &mut binds);
+        conds.push(format!("c.route = {p}"));
+    }
+    if let Some(text) = &filter.text {
+        let p = param(Value::Text(Some(text.clone())), &mut binds);
+        conds.push(format!(
+            "({} OR {} OR {} OR EXISTS (SELECT 1 FROM audit_turns t WHERE t.call_id = c.call_id AND ({} OR {})))",
+            contains_condition("c.caller", &p),
+            contains_condition("c.called", &p),
+            contains_condition("e.final_slots", &p),
+            contains_condition("t.raw_text", &p),
+            contains_condition("t.corrected_text", &p),
+        ));
     }
     let limit = filter.effective_limit();
     let where_ = if conds.is_empty() {
@@ -365,15 +386,83 @@ async fn get_call_impl(pool: &DbPool, call_id: &CallId) -> Result<Option<CallDet
     Ok(Some(CallDetail { call, end, turns, events }))
 }
 
-async fn chain_rows_impl(pool: &DbPool) -> Result<Vec<ChainRow>, StoreError> {
+async fn list_access_impl(pool: &DbPool, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM audit_access a ORDER BY a.at_unix_us DESC, a.chain_seq DESC LIMIT {} OFFSET {offset}",
+        select_cols(&schema::ACCESS, "a"),
+        crate::store::access_limit(limit)
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            decode(&schema::ACCESS, &read_values(row, &schema::ACCESS, 0)?, |r| match r {
+                AuditRecord::Access(a) => Some(a),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The chained rows of every table, or of one chain only.
+async fn list_turns_impl(
+    pool: &DbPool,
+    from_unix_us: Option<i64>,
+    to_unix_us: Option<i64>,
+    limit: u32,
+) -> Result<Vec<TurnRow>, StoreError> {
+    let mut conds: Vec<&str> = Vec::new();
+    if from_unix_us.is_some() {
+        conds.push("c.started_unix_us >= $1");
+    }
+    if to_unix_us.is_some() {
+        conds.push(if from_unix_us.is_some() { "c.started_unix_us < $2" } else { "c.started_unix_us < $1" });
+    }
+    let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    let sql = format!(
+        "SELECT c.started_unix_us, c.route, e.outcome, {} FROM audit_turns t \
+         JOIN audit_calls c ON c.call_id = t.call_id \
+         LEFT JOIN audit_call_ends e ON e.call_id = t.call_id \
+         {where_} ORDER BY c.started_unix_us, t.call_id, t.seq LIMIT {}",
+        select_cols(&schema::TURNS, "t"),
+        crate::store::turns_limit(limit)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for bound in [from_unix_us, to_unix_us].into_iter().flatten() {
+        q = q.bind(bound);
+    }
+    let rows = q.fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let turn: Turn = decode(&schema::TURNS, &read_values(row, &schema::TURNS, 3)?, |r| match r {
+                AuditRecord::Turn(t) => Some(t),
+                _ => None,
+            })?;
+            let outcome: Option<String> = row.try_get(2)?;
+            Ok(TurnRow {
+                call_id: turn.call_id.clone(),
+                call_started_unix_us: row.try_get(0)?,
+                route: row.try_get(1)?,
+                outcome: outcome.map(|o| o.parse()).transpose()?,
+                turn,
+            })
+        })
+        .collect()
+}
+
+async fn chain_rows_impl(pool: &DbPool, chain_id: Option<&str>) -> Result<Vec<ChainRow>, StoreError> {
     let mut out = Vec::new();
     for table in schema::TABLES {
+        let where_ = if chain_id.is_some() { " WHERE t.chain_id = $1" } else { "" };
         let sql = format!(
-            "SELECT chain_id, chain_seq, prev_hash, hash, {} FROM {} t",
+            "SELECT chain_id, chain_seq, prev_hash, hash, {} FROM {} t{where_}",
             select_cols(table, "t"),
             table.name
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(chain_id) = chain_id {
+            q = q.bind(chain_id.to_owned());
+        }
+        let rows = q.fetch_all(pool).await?;
         for row in &rows {
             out.push(ChainRow {
                 table,
@@ -397,6 +486,89 @@ async fn chain_heads_impl(pool: &DbPool) -> Result<Vec<ChainHead>, StoreError> {
         .into_iter()
         .map(|(chain_id, chain_seq, hash)| ChainHead { chain_id, chain_seq, hash })
         .collect())
+}
+
+async fn chain_head_of_impl(pool: &DbPool, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(String, i64, String)> =
+        sqlx::query_as("SELECT chain_id, chain_seq, hash FROM audit_chain_heads WHERE chain_id = $1")
+            .bind(chain_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(chain_id, chain_seq, hash)| ChainHead { chain_id, chain_seq, hash }))
+}
+
+fn now_unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn state_entry(row: &DbRow) -> Result<StateEntry, StoreError> {
+    let value: String = row.try_get(2)?;
+    Ok(StateEntry {
+        kind: row.try_get(0)?,
+        key: row.try_get(1)?,
+        value: serde_json::from_str(&value)
+            .map_err(|source| StoreError::Json { column: "value", source })?,
+        updated_unix_us: row.try_get(3)?,
+    })
+}
+
+async fn state_get_impl(pool: &DbPool, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError> {
+    let row = sqlx::query(
+        "SELECT kind, key, value, updated_unix_us FROM console_state WHERE kind = $1 AND key = $2",
+    )
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(state_entry).transpose()
+}
+
+async fn state_list_impl(pool: &DbPool, kind: &str) -> Result<Vec<StateEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kind, key, value, updated_unix_us FROM console_state WHERE kind = $1 ORDER BY key",
+    )
+    .bind(kind)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(state_entry).collect()
+}
+
+async fn state_put_impl(
+    pool: &DbPool,
+    kind: &str,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO console_state (kind, key, value, updated_unix_us) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, updated_unix_us = excluded.updated_unix_us",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(value.to_string())
+    .bind(now_unix_us())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn state_delete_impl(pool: &DbPool, kind: &str, key: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM console_state WHERE kind = $1 AND key = $2")
+        .bind(kind)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+async fn state_count_impl(pool: &DbPool, kind: &str) -> Result<u64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM console_state WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(pool)
+        .await?;
+    Ok(n as u64)
 }
 
 /// Implements [`crate::AuditStore`] for a struct with a `pool: DbPool` field.
@@ -425,15 +597,73 @@ macro_rules! impl_audit_store {
             ) -> Result<Option<crate::store::CallDetail>, crate::error::StoreError> {
                 get_call_impl(&self.pool, call_id).await
             }
+            async fn list_access(
+                &self,
+                limit: u32,
+                offset: u64,
+            ) -> Result<Vec<crate::record::Access>, crate::error::StoreError> {
+                list_access_impl(&self.pool, limit, offset).await
+            }
+            async fn list_turns(
+                &self,
+                from_unix_us: Option<i64>,
+                to_unix_us: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::TurnRow>, crate::error::StoreError> {
+                list_turns_impl(&self.pool, from_unix_us, to_unix_us, limit).await
+            }
             async fn chain_rows(
                 &self,
             ) -> Result<Vec<crate::store::ChainRow>, crate::error::StoreError> {
-                chain_rows_impl(&self.pool).await
+                chain_rows_impl(&self.pool, None).await
             }
             async fn chain_heads(
                 &self,
             ) -> Result<Vec<crate::store::ChainHead>, crate::error::StoreError> {
                 chain_heads_impl(&self.pool).await
+            }
+            async fn chain_rows_of(
+                &self,
+                chain_id: &str,
+            ) -> Result<Vec<crate::store::ChainRow>, crate::error::StoreError> {
+                chain_rows_impl(&self.pool, Some(chain_id)).await
+            }
+            async fn chain_head_of(
+                &self,
+                chain_id: &str,
+            ) -> Result<Option<crate::store::ChainHead>, crate::error::StoreError> {
+                chain_head_of_impl(&self.pool, chain_id).await
+            }
+            async fn state_get(
+                &self,
+                kind: &str,
+                key: &str,
+            ) -> Result<Option<crate::store::StateEntry>, crate::error::StoreError> {
+                state_get_impl(&self.pool, kind, key).await
+            }
+            async fn state_list(
+                &self,
+                kind: &str,
+            ) -> Result<Vec<crate::store::StateEntry>, crate::error::StoreError> {
+                state_list_impl(&self.pool, kind).await
+            }
+            async fn state_put(
+                &self,
+                kind: &str,
+                key: &str,
+                value: &serde_json::Value,
+            ) -> Result<(), crate::error::StoreError> {
+                state_put_impl(&self.pool, kind, key, value).await
+            }
+            async fn state_delete(
+                &self,
+                kind: &str,
+                key: &str,
+            ) -> Result<bool, crate::error::StoreError> {
+                state_delete_impl(&self.pool, kind, key).await
+            }
+            async fn state_count(&self, kind: &str) -> Result<u64, crate::error::StoreError> {
+                state_count_impl(&self.pool, kind).await
             }
             async fn ping(&self) -> Result<(), crate::error::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;

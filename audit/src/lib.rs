@@ -16,12 +16,10 @@
 //! task.await?;
 //! let report = echo_audit::verify(&*store).await?;
 //! assert!(report.is_ok());
-//! // and mount the staff API: axum::Router::new().merge(echo_audit::api::router(store))
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod api;
 mod error;
 mod pii;
 mod postgres;
@@ -42,7 +40,7 @@ pub use record::{
 pub use spool::{Spool, SpoolError};
 pub use store::{
     connect, AppendOutcome, AuditStore, Backend, CallDetail, CallFilter, CallPage, CallSummary,
-    ChainHead, ChainRow,
+    ChainHead, ChainRow, StateEntry, TurnRow,
 };
-pub use verify::{verify, verify_rows, Finding, FindingKind, VerifyReport};
+pub use verify::{verify, verify_call, verify_rows, Finding, FindingKind, VerifyReport};
 pub use writer::{AuditHandle, AuditWriter, WriterClosed, WriterConfig, WriterStats};

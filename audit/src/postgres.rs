@@ -11,7 +11,13 @@ type DbPool = PgPool;
 const LOCK_HEAD: &str = " FOR UPDATE";
 
 fn slot_condition(key: &str, value: &str) -> String {
-    format!("(e.final_slots::jsonb ->> {key}) = {value}")
+    format!("strpos(lower(e.final_slots::jsonb ->> {key}), lower({value})) > 0")
+}
+
+/// `column` contains `needle`, ignoring case (`strpos`, not `LIKE`, so `%`
+/// and `_` in the needle are plain characters).
+fn contains_condition(column: &str, needle: &str) -> String {
+    format!("strpos(lower({column}), lower({needle})) > 0")
 }
 
 fn placeholder(i: usize) -> String {

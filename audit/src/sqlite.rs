@@ -14,7 +14,16 @@ type DbPool = SqlitePool;
 const LOCK_HEAD: &str = "";
 
 fn slot_condition(key: &str, value: &str) -> String {
-    format!("CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT) = {value}")
+    format!(
+        "instr(lower(CAST(json_extract(e.final_slots, '$.\"' || {key} || '\"') AS TEXT)), lower({value})) > 0"
+    )
+}
+
+/// `column` contains `needle`, ignoring case (`instr`, not `LIKE`, so `%`
+/// and `_` in the needle are plain characters). SQLite's `lower` folds
+/// ASCII only.
+fn contains_condition(column: &str, needle: &str) -> String {
+    format!("instr(lower({column}), lower({needle})) > 0")
 }
 
 /// Anonymous `?` in the wide batch statements (bound in order of

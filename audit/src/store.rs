@@ -2,7 +2,7 @@
 
 use crate::error::StoreError;
 use crate::pii::DatabaseUrl;
-use crate::record::{AuditRecord, Call, CallEnd, CallId, Event, Outcome, Turn};
+use crate::record::{Access, AuditRecord, Call, CallEnd, CallId, Event, Outcome, Turn};
 use crate::schema::{Table, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -33,16 +33,31 @@ pub struct CallFilter {
     pub from_unix_us: Option<i64>,
     /// Calls started before this (µs since epoch).
     pub to_unix_us: Option<i64>,
-    /// Caller or called number equals this.
+    /// Caller or called number contains this (case-insensitive).
     pub number: Option<String>,
     /// Outcome equals this (only ended calls match).
     pub outcome: Option<Outcome>,
-    /// Final slot `key` equals `value` (compared as text).
-    pub slot: Option<(String, String)>,
+    /// For each `(key, value)`: final slot `key` contains `value`, compared
+    /// as text, case-insensitively ("patel" finds "Dr. Priya Patel"; only
+    /// ended calls match).
+    pub slots: Vec<(String, String)>,
+    /// Route equals this.
+    pub route: Option<String>,
+    /// Caller, called number, final slots (as JSON text), or any turn's raw
+    /// or corrected text contains this (case-insensitive).
+    pub text: Option<String>,
     /// Page size; 0 means the default (50); capped at 1000.
     pub limit: u32,
     /// Rows to skip.
     pub offset: u64,
+}
+
+/// The page size [`AuditStore::list_access`] uses for `limit`.
+pub(crate) fn access_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 50,
+        n => n.min(1000),
+    }
 }
 
 impl CallFilter {
@@ -93,6 +108,29 @@ impl CallDetail {
     }
 }
 
+/// A turn with the call facts an export row needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnRow {
+    /// The call it belongs to.
+    pub call_id: CallId,
+    /// When the call started (µs since epoch).
+    pub call_started_unix_us: i64,
+    /// The route the call matched.
+    pub route: String,
+    /// The call's outcome, once it has ended.
+    pub outcome: Option<Outcome>,
+    /// The turn.
+    pub turn: Turn,
+}
+
+/// The row count [`AuditStore::list_turns`] uses for `limit`.
+pub(crate) fn turns_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 10_000,
+        n => n.min(100_000),
+    }
+}
+
 /// A stored row with its chain columns, as verify reads it.
 #[derive(Clone, Debug)]
 pub struct ChainRow {
@@ -121,6 +159,19 @@ pub struct ChainHead {
     pub hash: String,
 }
 
+/// One row of console state: a JSON value under `(kind, key)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// What it is (`account`, `session`, `route`, …).
+    pub kind: String,
+    /// Its name within the kind.
+    pub key: String,
+    /// The value.
+    pub value: serde_json::Value,
+    /// When it was last written (µs since epoch).
+    pub updated_unix_us: i64,
+}
+
 /// The audit log's storage. One implementation per database; pick one with
 /// [`connect`]. Records are only ever appended.
 #[async_trait::async_trait]
@@ -139,11 +190,68 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
     /// One call with its turns and events, or `None` if unknown.
     async fn get_call(&self, call_id: &CallId) -> Result<Option<CallDetail>, StoreError>;
 
+    /// Configuration changes and staff access, newest first (by time, then
+    /// by position in the global chain). `limit` 0 means the default (50);
+    /// it is capped at 1000.
+    async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError>;
+
+    /// Turns of the calls started in `[from, to)` (either bound optional),
+    /// by call start, then call, then turn `seq`. `limit` 0 means the
+    /// default (10,000); it is capped at 100,000.
+    async fn list_turns(
+        &self,
+        from_unix_us: Option<i64>,
+        to_unix_us: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TurnRow>, StoreError>;
+
     /// Every chained row of every table, for [`crate::verify`].
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError>;
 
     /// The recorded head of every chain, for [`crate::verify`].
     async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
+
+    /// The chained rows of one chain, for [`crate::verify_call`].
+    async fn chain_rows_of(&self, chain_id: &str) -> Result<Vec<ChainRow>, StoreError>;
+
+    /// The recorded head of one chain, or `None`, for [`crate::verify_call`].
+    async fn chain_head_of(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
+
+    /// The console state entry `(kind, key)`, or `None`.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_get(&self, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError>;
+
+    /// Every console state entry of `kind`, ordered by key.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_list(&self, kind: &str) -> Result<Vec<StateEntry>, StoreError>;
+
+    /// Inserts or replaces the console state entry `(kind, key)`, stamped
+    /// with the current time.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_put(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the console state entry `(kind, key)`; true if there was one.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// How many console state entries of `kind` there are.
+    ///
+    /// Console state: accounts, sessions, configuration overrides; not part
+    /// of the hash chain.
+    async fn state_count(&self, kind: &str) -> Result<u64, StoreError>;
 
     /// Cheap round trip to the database.
     async fn ping(&self) -> Result<(), StoreError>;

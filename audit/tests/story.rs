@@ -148,7 +148,7 @@ async fn story(url: DatabaseUrl, expected: Backend) {
     );
     let by_slot = store
         .list_calls(&CallFilter {
-            slot: Some(("doctor".into(), "Keller".into())),
+            slots: vec![("doctor".into(), "Keller".into())],
             ..Default::default()
         })
         .await

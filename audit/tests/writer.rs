@@ -116,11 +116,48 @@ impl AuditStore for HangsAfter {
     async fn get_call(&self, id: &CallId) -> Result<Option<CallDetail>, StoreError> {
         self.inner.get_call(id).await
     }
+    async fn list_access(&self, limit: u32, offset: u64) -> Result<Vec<Access>, StoreError> {
+        self.inner.list_access(limit, offset).await
+    }
+    async fn list_turns(
+        &self,
+        from_unix_us: Option<i64>,
+        to_unix_us: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TurnRow>, StoreError> {
+        self.inner.list_turns(from_unix_us, to_unix_us, limit).await
+    }
     async fn chain_rows(&self) -> Result<Vec<ChainRow>, StoreError> {
         self.inner.chain_rows().await
     }
     async fn chain_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
         self.inner.chain_heads().await
+    }
+    async fn state_get(&self, kind: &str, key: &str) -> Result<Option<StateEntry>, StoreError> {
+        self.inner.state_get(kind, key).await
+    }
+    async fn state_list(&self, kind: &str) -> Result<Vec<StateEntry>, StoreError> {
+        self.inner.state_list(kind).await
+    }
+    async fn state_put(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.inner.state_put(kind, key, value).await
+    }
+    async fn state_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        self.inner.state_delete(kind, key).await
+    }
+    async fn state_count(&self, kind: &str) -> Result<u64, StoreError> {
+        self.inner.state_count(kind).await
+    }
+    async fn chain_rows_of(&self, chain_id: &str) -> Result<Vec<ChainRow>, StoreError> {
+        self.inner.chain_rows_of(chain_id).await
+    }
+    async fn chain_head_of(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        self.inner.chain_head_of(chain_id).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

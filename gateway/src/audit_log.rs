@@ -78,7 +78,8 @@ pub struct CallAudit {
     calls: HashMap<CallHandle, Followed>,
 }
 
-fn unix_us() -> i64 {
+/// Now, in µs since the Unix epoch (the audit log's wall-clock times).
+pub fn now_unix_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
@@ -123,7 +124,7 @@ impl CallAudit {
             app: app.as_str().to_owned(),
             sip_call_id: sip_call_id.to_owned(),
             codec: String::new(),
-            started_unix_us: unix_us(),
+            started_unix_us: now_unix_us(),
         };
         self.calls.insert(
             call,
@@ -150,7 +151,7 @@ impl CallAudit {
         }
         f.written = true;
         f.record.codec = codec.to_owned();
-        f.answered_unix_us = Some(unix_us());
+        f.answered_unix_us = Some(now_unix_us());
         let record = f.record.clone();
         self.send(record);
         self.event(call, EventKind::Answered, serde_json::json!({}));
@@ -223,7 +224,7 @@ impl CallAudit {
         self.send(CallEnd {
             call_id: f.record.call_id.clone(),
             answered_unix_us: f.answered_unix_us,
-            ended_unix_us: unix_us(),
+            ended_unix_us: now_unix_us(),
             hangup_by,
             sip_code,
             transfer_target: transfer_target.map(Pii),

@@ -235,9 +235,6 @@ async fn echo(mut spec: CallSpec) {
         }
     }
     if let Some(s) = session {
-        let stats = s.stats();
-        spec.metrics
-            .rtp_invalid
-            .inc_by(stats.invalid + stats.unexpected_source);
+        spec.metrics.media_ended(&s.stats());
     }
 }

@@ -54,7 +54,7 @@ use std::time::Duration;
 
 use echo_media::MediaSettings;
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::routing::{App, BadRouteMatch, RouteMatch, UnknownApp};
 
@@ -81,6 +81,10 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     /// `[[routes]]`, in file order; built-in routes are added by the route table.
     pub routes: Vec<RouteConfig>,
+    /// `[[trunks]]` as written, for the console to show and overlay.
+    pub trunk_entries: Vec<TrunkEntry>,
+    /// `[[routes]]` as written, for the console to show and overlay.
+    pub route_entries: Vec<RouteEntry>,
 }
 
 /// `[sip]`: where SIP listens.
@@ -555,8 +559,8 @@ struct RawConfig {
     rtp: RawRtp,
     limits: RawLimits,
     speech: RawSpeech,
-    trunks: Vec<RawTrunk>,
-    routes: Vec<RawRoute>,
+    trunks: Vec<TrunkEntry>,
+    routes: Vec<RouteEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -660,36 +664,99 @@ impl Default for RawLimits {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// One `[[trunks]]` entry as written: the file's keys, unvalidated. The
+/// console stores its edits in this shape; [`validate_trunks`] checks it.
+/// `Debug` hides the password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTrunk {
-    name: String,
+pub struct TrunkEntry {
+    /// `name`
+    pub name: String,
+    /// `allow`: CIDRs.
     #[serde(default)]
-    allow: Vec<String>,
-    username: Option<String>,
-    password: Option<String>,
-    max_calls: Option<u32>,
-    max_cps: Option<u32>,
+    pub allow: Vec<String>,
+    /// `username`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `password`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `max_calls`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u32>,
+    /// `max_cps`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cps: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+impl fmt::Debug for TrunkEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrunkEntry")
+            .field("name", &self.name)
+            .field("allow", &self.allow)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("max_calls", &self.max_calls)
+            .field("max_cps", &self.max_cps)
+            .finish()
+    }
+}
+
+/// One `[[routes]]` entry as written: the file's keys, unvalidated. The
+/// console stores its edits in this shape; [`validate_routes`] checks it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRoute {
+pub struct RouteEntry {
+    /// `match`: `user`, `prefix*` or `*`.
     #[serde(rename = "match")]
-    pattern: String,
-    app: String,
+    pub pattern: String,
+    /// `app`
+    pub app: String,
+    /// `answer_delay_ms`
     #[serde(default)]
-    answer_delay_ms: u64,
-    jitter_min_ms: Option<u64>,
-    jitter_max_ms: Option<u64>,
-    min_speech_ms: Option<u64>,
-    silence_ms: Option<u64>,
-    max_utterance_ms: Option<u64>,
-    vad_threshold: Option<f64>,
-    barge_in_min_ms: Option<u64>,
-    pause_ms: Option<u64>,
-    staff_uri: Option<String>,
-    staff_number: Option<String>,
+    pub answer_delay_ms: u64,
+    /// `jitter_min_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_min_ms: Option<u64>,
+    /// `jitter_max_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_max_ms: Option<u64>,
+    /// `min_speech_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_speech_ms: Option<u64>,
+    /// `silence_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_ms: Option<u64>,
+    /// `max_utterance_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_utterance_ms: Option<u64>,
+    /// `vad_threshold`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vad_threshold: Option<f64>,
+    /// `barge_in_min_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barge_in_min_ms: Option<u64>,
+    /// `pause_ms`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_ms: Option<u64>,
+    /// `staff_uri`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_uri: Option<String>,
+    /// `staff_number`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_number: Option<String>,
+}
+
+/// Validates trunk entries as the file's `[[trunks]]` would be (keys in
+/// errors are `trunks[i].field`).
+pub fn validate_trunks(entries: Vec<TrunkEntry>) -> Result<Vec<TrunkConfig>, ConfigError> {
+    trunks(entries)
+}
+
+/// Validates route entries as the file's `[[routes]]` would be (keys in
+/// errors are `routes[i].field`).
+pub fn validate_routes(entries: Vec<RouteEntry>) -> Result<Vec<RouteConfig>, ConfigError> {
+    routes(entries)
 }
 
 /// Where a value came from: its key in the file, or the variable that
@@ -795,6 +862,8 @@ impl Config {
             drain_timeout: Duration::from_secs(raw.limits.drain_timeout_secs),
         };
         let speech = speech(raw.speech, today_key)?;
+        let trunk_entries = raw.trunks.clone();
+        let route_entries = raw.routes.clone();
         let trunks = trunks(raw.trunks)?;
         let routes = routes(raw.routes)?;
         Ok(Config {
@@ -806,6 +875,8 @@ impl Config {
             speech,
             trunks,
             routes,
+            trunk_entries,
+            route_entries,
         })
     }
 }
@@ -837,6 +908,8 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             trunks: Vec::new(),
             routes: Vec::new(),
+            trunk_entries: Vec::new(),
+            route_entries: Vec::new(),
         }
     }
 }
@@ -914,7 +987,7 @@ fn cidr(key: &str, text: &str) -> Result<IpNet, ConfigError> {
     Ok(net)
 }
 
-fn trunks(raw: Vec<RawTrunk>) -> Result<Vec<TrunkConfig>, ConfigError> {
+fn trunks(raw: Vec<TrunkEntry>) -> Result<Vec<TrunkConfig>, ConfigError> {
     let mut trunks: Vec<TrunkConfig> = Vec::with_capacity(raw.len());
     for (i, trunk) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("trunks[{i}].{field}");
@@ -1044,7 +1117,7 @@ fn speech(raw: RawSpeech, today_key: &str) -> Result<SpeechConfig, ConfigError> 
     })
 }
 
-fn routes(raw: Vec<RawRoute>) -> Result<Vec<RouteConfig>, ConfigError> {
+fn routes(raw: Vec<RouteEntry>) -> Result<Vec<RouteConfig>, ConfigError> {
     let mut routes: Vec<RouteConfig> = Vec::with_capacity(raw.len());
     for (i, route) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("routes[{i}].{field}");
@@ -1103,7 +1176,7 @@ fn routes(raw: Vec<RawRoute>) -> Result<Vec<RouteConfig>, ConfigError> {
 
 /// A route's media settings: the engine's defaults, overridden key by key.
 fn route_media(
-    route: &RawRoute,
+    route: &RouteEntry,
     key: &impl Fn(&str) -> String,
 ) -> Result<MediaSettings, ConfigError> {
     let mut media = MediaSettings::default();
@@ -1412,6 +1485,9 @@ mod tests {
         // Secrets are printed hidden, so restore them before comparing.
         reparsed.database.url = config.database.url.clone();
         reparsed.trunks[0].credentials = config.trunks[0].credentials.clone();
+        // The entries as written differ in form (defaults printed out).
+        reparsed.trunk_entries = config.trunk_entries.clone();
+        reparsed.route_entries = config.route_entries.clone();
         assert_eq!(reparsed, config);
         assert_eq!(
             load(&Config::default().to_string()).unwrap(),

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::audit_log::CallAudit;
 use crate::call::{self, CallSignal, CallSpec, PortPool};
+use crate::config::{RouteConfig, TrunkConfig};
 use crate::metrics::Metrics;
 use crate::routing::App;
 use crate::sip::endpoint::{CallHandle, Event, SipEndpoint};
@@ -58,6 +59,16 @@ pub enum Command {
         deadline: TokioInstant,
         /// Answered once new INVITEs are being refused.
         refusing: tokio::sync::oneshot::Sender<()>,
+    },
+    /// Replace the trunks and routes (validated config) without dropping
+    /// calls in progress; see [`SipEndpoint::reconfigure`].
+    Reconfigure {
+        /// The new `[[trunks]]`; empty means the implicit loopback trunk.
+        trunks: Vec<TrunkConfig>,
+        /// The new `[[routes]]`.
+        routes: Vec<RouteConfig>,
+        /// Answered once new requests use them.
+        done: tokio::sync::oneshot::Sender<()>,
     },
 }
 
@@ -160,6 +171,11 @@ impl SipDriver {
                         self.endpoint.set_draining(true);
                         drain_deadline = Some(deadline);
                         let _ = refusing.send(());
+                    }
+                    Command::Reconfigure { trunks, routes, done } => {
+                        self.endpoint.reconfigure(&trunks, &routes);
+                        info!(trunks = trunks.len(), routes = routes.len(), "reconfigured");
+                        let _ = done.send(());
                     }
                 },
                 _ = sleep_until_opt(next) => self.endpoint.handle_timeout(clock.now()),

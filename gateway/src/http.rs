@@ -1,14 +1,12 @@
-//! The HTTP side: `/healthz`, `/readyz`, `/metrics`.
+//! The HTTP side: `/healthz`, `/readyz`, `/metrics`, and the console (its
+//! pages and `/api/v1`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
@@ -23,33 +21,15 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
 }
 
-/// The router: health and metrics for anyone who can reach the listener,
-/// and the audit API (`/api/v1/…`) for loopback clients only until staff
-/// sign-in exists.
-pub fn router(state: HttpState, store: Arc<dyn echo_audit::AuditStore>) -> Router {
-    let api = echo_audit::api::router(store).layer(middleware::from_fn(loopback_only));
+/// The router: health and metrics for anyone who can reach the listener
+/// (as Prometheus expects), and the console, which asks for a staff session.
+pub fn router(state: HttpState, console: Arc<crate::console::Console>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
-        .merge(api)
-}
-
-async fn loopback_only(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if peer.ip().is_loopback() {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::FORBIDDEN,
-            "the audit API answers on loopback only until staff sign-in exists\n",
-        )
-            .into_response()
-    }
+        .merge(crate::console::router(console))
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {

@@ -15,6 +15,7 @@ pub mod audit_log;
 pub mod call;
 pub mod caller;
 pub mod config;
+pub mod console;
 pub mod driver;
 pub mod http;
 pub mod inference;

@@ -101,9 +101,42 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         save_audio: Option<PathBuf>,
     },
+    /// Staff accounts of the console.
+    Users {
+        #[command(subcommand)]
+        command: UsersCmd,
+    },
     /// Check a configuration and print it as the gateway would use it.
     CheckConfig {
         /// TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Create an account (the first one should be an admin). Asks for the
+    /// password, or reads one line from stdin with --password-stdin.
+    Add {
+        /// Username: letters, digits, '.', '-', '_', '@'.
+        name: String,
+        /// viewer (reads calls) or admin (also trunks, routes, accounts).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from stdin instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace the password and role if the account exists.
+        #[arg(long)]
+        replace: bool,
+        /// TOML configuration (for `database.url`; ECHO_DATABASE_URL wins).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List the accounts.
+    List {
+        /// TOML configuration (for `database.url`; ECHO_DATABASE_URL wins).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -246,12 +279,95 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Users { command } => users(command),
         Cmd::CheckConfig { config } => {
             let config = load(config.as_ref())?;
             println!("{config:#?}");
             Ok(())
         }
     }
+}
+
+fn users(command: UsersCmd) -> anyhow::Result<()> {
+    use echo_gateway::console::auth;
+    match command {
+        UsersCmd::Add {
+            name,
+            role,
+            password_stdin,
+            replace,
+            config,
+        } => {
+            let role: auth::Role = role.parse().map_err(anyhow::Error::msg)?;
+            let config = load(config.as_ref())?;
+            let password = read_password(password_stdin)?;
+            runtime()?.block_on(async {
+                let store = echo_gateway::server::open_store(&config).await?;
+                auth::create_account(&*store, &name, &password, role, replace).await?;
+                let record = echo_audit::Access::new(
+                    echo_gateway::audit_log::now_unix_us(),
+                    "cli",
+                    "user.create",
+                    name.as_str(),
+                    "cli",
+                    serde_json::json!({ "role": role, "replace": replace }),
+                );
+                store.append(&[record.into()]).await?;
+                store.close().await;
+                anyhow::Ok(())
+            })?;
+            println!(
+                "account {name:?} ({}) is ready; sign in at the console's /login",
+                role.as_str()
+            );
+            Ok(())
+        }
+        UsersCmd::List { config } => {
+            let config = load(config.as_ref())?;
+            let accounts = runtime()?.block_on(async {
+                let store = echo_gateway::server::open_store(&config).await?;
+                let accounts = auth::accounts(&*store).await;
+                store.close().await;
+                anyhow::Ok(accounts?)
+            })?;
+            for a in accounts {
+                println!("{}\t{}", a.name, a.role.as_str());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One line from stdin; on a terminal, asked for twice without echo.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    if from_stdin || !std::io::stdin().is_terminal() {
+        return read_line();
+    }
+    let echo = |on: bool| {
+        let _ = std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
+        echo(false);
+        let line = read_line();
+        echo(true);
+        eprintln!();
+        line
+    };
+    let first = ask("Password: ")?;
+    let second = ask("Again: ")?;
+    anyhow::ensure!(first == second, "the two passwords differ");
+    Ok(first)
 }
 
 fn chat(

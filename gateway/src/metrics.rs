@@ -95,6 +95,24 @@ pub struct Metrics {
     pub barge_ins: Counter,
     /// Speculative recognitions whose result was used.
     pub speculative_hits: Counter,
+    /// Inbound packets the jitter buffer never got (skipped at playout).
+    pub jitter_lost: Counter,
+    /// Inbound packets that came after their slot had been played.
+    pub jitter_late: Counter,
+    /// Inbound packets the jitter buffer accepted.
+    pub jitter_received: Counter,
+    /// 1 while the audit database answers, 0 while records go to the spool.
+    pub database_up: Gauge,
+    /// Audit records by where they went (written, spooled, replayed, lost,
+    /// dropped), as the writer counts them.
+    pub audit_records: Family<StateLabel, Gauge>,
+}
+
+/// Label: where an audit record went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// written, spooled, replayed, lost, dropped
+    pub state: &'static str,
 }
 
 impl Default for Metrics {
@@ -116,6 +134,11 @@ impl Default for Metrics {
             turns: Counter::default(),
             barge_ins: Counter::default(),
             speculative_hits: Counter::default(),
+            jitter_lost: Counter::default(),
+            jitter_late: Counter::default(),
+            jitter_received: Counter::default(),
+            database_up: Gauge::default(),
+            audit_records: Family::default(),
         }
     }
 }
@@ -196,6 +219,56 @@ impl Metrics {
             "Speculative recognitions whose result was used",
             self.speculative_hits.clone(),
         );
+        r.register(
+            "jitter_lost_packets",
+            "Inbound RTP packets never received (skipped at playout)",
+            self.jitter_lost.clone(),
+        );
+        r.register(
+            "jitter_late_packets",
+            "Inbound RTP packets that arrived after their playout slot",
+            self.jitter_late.clone(),
+        );
+        r.register(
+            "jitter_received_packets",
+            "Inbound RTP packets accepted by the jitter buffer",
+            self.jitter_received.clone(),
+        );
+        r.register(
+            "database_up",
+            "1 while the audit database answers, 0 while records are spooled",
+            self.database_up.clone(),
+        );
+        r.register(
+            "audit_records",
+            "Audit records since start by where they went (written, spooled, replayed, lost, dropped)",
+            self.audit_records.clone(),
+        );
+    }
+
+    /// Adds a finished media session's counters: invalid RTP and what its
+    /// jitter buffer saw.
+    pub fn media_ended(&self, stats: &echo_media::MediaStats) {
+        self.rtp_invalid
+            .inc_by(stats.invalid + stats.unexpected_source);
+        self.jitter_lost.inc_by(stats.jitter.lost);
+        self.jitter_late.inc_by(stats.jitter.late);
+        self.jitter_received.inc_by(stats.jitter.received);
+    }
+
+    /// Copies the audit writer's counters and the database's health.
+    pub fn audit_status(&self, stats: echo_audit::WriterStats, database_up: bool) {
+        let set = |state, value: u64| {
+            self.audit_records
+                .get_or_create(&StateLabel { state })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("written", stats.written);
+        set("spooled", stats.spooled);
+        set("replayed", stats.replayed);
+        set("lost", stats.lost);
+        set("dropped", stats.dropped);
+        self.database_up.set(i64::from(database_up));
     }
 
     /// Counts a SIP request.
@@ -231,4 +304,166 @@ pub fn encode(registry: &Registry) -> String {
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, registry);
     out
+}
+
+#[cfg(test)]
+mod dashboard_tests {
+    //! The Grafana dashboard and Prometheus rules under `deploy/` name only
+    //! series a scrape of `/metrics` yields, so a renamed metric breaks a
+    //! test rather than a panel nobody looks at until an incident.
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const DASHBOARD: &str = include_str!("../../deploy/grafana/echo-dashboard.json");
+    const RULES: &str = include_str!("../../deploy/prometheus/echo-rules.yml");
+
+    /// Series Prometheus makes itself for every scrape target, not scraped
+    /// from the gateway. Every gateway metric lives in [`Metrics`]
+    /// (inference.rs and voice.rs record into its fields), so nothing else
+    /// needs allowing.
+    const PROMETHEUS_SERIES: &[&str] = &["up"];
+
+    /// Sample names the gateway exports, built from the `# TYPE` lines as
+    /// OpenMetrics names samples.
+    fn exported() -> BTreeSet<String> {
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        // prometheus-client leaves a family out of the text until it has a
+        // child, so give each one a child with a label the gateway uses. A
+        // family added to `Metrics` but not here fails the tests below as
+        // "not exported": add it here.
+        metrics.call_ended("completed");
+        metrics.request("INVITE");
+        metrics.response(200);
+        metrics.rtp("in");
+        metrics.audit_status(echo_audit::WriterStats::default(), true);
+        for family in [&metrics.inference_wait, &metrics.inference_run] {
+            family
+                .get_or_create(&KindLabel { kind: "stt" })
+                .observe(0.1);
+        }
+        metrics
+            .turn_latency
+            .get_or_create(&LegLabel { leg: "total" })
+            .observe(0.5);
+        let text = encode(&registry);
+        let mut names = BTreeSet::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, kind) = rest.split_once(' ').expect("a TYPE line names a type");
+            match kind {
+                "counter" => {
+                    names.insert(format!("{name}_total"));
+                }
+                "histogram" => {
+                    for suffix in ["_bucket", "_sum", "_count"] {
+                        names.insert(format!("{name}{suffix}"));
+                    }
+                }
+                "gauge" => {
+                    names.insert(name.to_owned());
+                }
+                other => panic!("{name}: no naming rule for metric type {other}"),
+            }
+        }
+        names
+    }
+
+    /// The PromQL-shaped identifiers in `text` (names may hold `:`), each
+    /// with whether a `{` follows it, which makes it a series selector.
+    fn identifiers(text: &str) -> Vec<(&str, bool)> {
+        let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(is_name) {
+            let tail = &rest[start..];
+            let end = tail.find(|c| !is_name(c)).unwrap_or(tail.len());
+            out.push((&tail[..end], tail[end..].starts_with('{')));
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    /// Names the rules file records (`record: NAME`).
+    fn recorded() -> BTreeSet<&'static str> {
+        RULES
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start().trim_start_matches("- ");
+                line.strip_prefix("record:").map(str::trim)
+            })
+            .collect()
+    }
+
+    /// Every series `text` names that neither the gateway, Prometheus nor
+    /// the rules provide.
+    fn unknown_series(text: &str, exported: &BTreeSet<String>) -> BTreeSet<String> {
+        let recorded = recorded();
+        identifiers(text)
+            .into_iter()
+            .filter(|&(name, selector)| {
+                let gateway = name.starts_with("echo_");
+                // level:metric:operations, the recording-rule convention.
+                let rule = name.matches(':').count() == 2;
+                if gateway {
+                    !exported.contains(name)
+                } else if rule {
+                    !recorded.contains(name)
+                } else {
+                    selector && !PROMETHEUS_SERIES.contains(&name)
+                }
+            })
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dashboard_names_only_exported_series() {
+        let exported = exported();
+        assert!(exported.contains("echo_turn_latency_seconds_bucket"));
+        assert!(exported.contains("echo_calls_total"));
+        let used = identifiers(DASHBOARD)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("echo_"))
+            .count();
+        assert!(used > 20, "the dashboard queries gateway series ({used})");
+        assert_eq!(
+            unknown_series(DASHBOARD, &exported),
+            BTreeSet::new(),
+            "series in deploy/grafana/echo-dashboard.json the gateway does not export"
+        );
+    }
+
+    #[test]
+    fn dashboard_rules_name_only_exported_or_recorded_series() {
+        let exported = exported();
+        assert!(recorded().len() >= 5, "{:?}", recorded());
+        assert_eq!(
+            unknown_series(RULES, &exported),
+            BTreeSet::new(),
+            "series in deploy/prometheus/echo-rules.yml neither exported nor recorded"
+        );
+    }
+
+    #[test]
+    fn dashboard_check_catches_a_wrong_name() {
+        let exported = exported();
+        let wrong =
+            r#"rate(echo_calls[5m]) + echo_active_calls_total + nope{job="x"} + job:echo_x:rate5m"#;
+        let unknown: Vec<_> = unknown_series(wrong, &exported).into_iter().collect();
+        assert_eq!(
+            unknown,
+            [
+                "echo_active_calls_total",
+                "echo_calls",
+                "job:echo_x:rate5m",
+                "nope"
+            ]
+        );
+    }
 }

@@ -283,19 +283,33 @@ pub const IMPLICIT_TRUNK_NAME: &str = "implicit-loopback";
 
 /// Trunks, the networks they may call from, and their live call counts and
 /// rate limiters.
+///
+/// [`reconfigure`](Self::reconfigure) replaces the trunk list at run time.
+/// A [`TrunkId`] stays valid for the table's whole life: a trunk that leaves
+/// the list is retired (kept, matching no source) so the calls it still
+/// carries can count down, and its index is never given to another trunk.
 #[derive(Debug, Clone)]
 pub struct TrunkTable {
+    /// Indexed by [`TrunkId`]; only ever grows. At most one entry per
+    /// configured name, plus at most one implicit trunk.
     trunks: Vec<TrunkState>,
     /// Most specific (longest prefix) first, so the first hit wins. A linear
-    /// scan: trunk lists are short, and it keeps the rule obvious.
+    /// scan: trunk lists are short, and it keeps the rule obvious. Names
+    /// live trunks only.
     networks: Vec<(IpNet, TrunkId)>,
 }
 
 #[derive(Debug, Clone)]
 struct TrunkState {
     name: String,
+    /// The loopback trunk that stands in for an empty list; kept apart from
+    /// a configured trunk that happens to share its name.
+    implicit: bool,
+    /// No longer in the list: matches no source, still counts its calls.
+    retired: bool,
     credentials: Option<TrunkCredentials>,
     max_calls: Option<u32>,
+    max_cps: Option<u32>,
     rate: Option<RateLimiter>,
     active_calls: u32,
 }
@@ -305,38 +319,82 @@ impl TrunkTable {
     /// trunk that accepts only loopback (127.0.0.0/8 and ::1), unlimited and
     /// without digest auth.
     pub fn from_config(trunks: &[TrunkConfig]) -> Self {
-        let mut states = Vec::new();
+        let mut table = Self {
+            trunks: Vec::new(),
+            networks: Vec::new(),
+        };
+        table.reconfigure(trunks);
+        table
+    }
+
+    /// Makes source matching, credentials and limits follow `trunks` (as
+    /// [`from_config`](Self::from_config) would), keeping every [`TrunkId`]
+    /// valid. A trunk kept by name keeps its id and live call count, and its
+    /// rate limiter unless `max_cps` changed. A trunk left out is retired:
+    /// it matches no source, and its calls count down as they end. A name
+    /// that comes back gets its old id (and live calls) again. Validated
+    /// config has unique names; should a duplicate slip through, the first
+    /// one wins.
+    pub fn reconfigure(&mut self, trunks: &[TrunkConfig]) {
+        for state in &mut self.trunks {
+            state.retired = true;
+        }
         let mut networks = Vec::new();
         if trunks.is_empty() {
-            states.push(TrunkState {
-                name: IMPLICIT_TRUNK_NAME.to_owned(),
-                credentials: None,
-                max_calls: None,
-                rate: None,
-                active_calls: 0,
-            });
+            let id = self.revive(true, IMPLICIT_TRUNK_NAME);
             let loopback_v4 = IpNet::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8)
                 .expect("8 is a valid IPv4 prefix length");
             let loopback_v6 = IpNet::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128)
                 .expect("128 is a valid IPv6 prefix length");
-            networks.push((loopback_v4, TrunkId(0)));
-            networks.push((loopback_v6, TrunkId(0)));
+            networks.push((loopback_v4, id));
+            networks.push((loopback_v6, id));
         }
-        for (index, trunk) in trunks.iter().enumerate() {
-            states.push(TrunkState {
-                name: trunk.name.clone(),
-                credentials: trunk.credentials.clone(),
-                max_calls: trunk.max_calls,
-                rate: trunk.max_cps.map(RateLimiter::new),
-                active_calls: 0,
-            });
-            networks.extend(trunk.allow.iter().map(|net| (*net, TrunkId(index))));
+        for trunk in trunks {
+            let duplicate = self
+                .find(false, &trunk.name)
+                .is_some_and(|id| !self.trunks[id.0].retired);
+            if duplicate {
+                continue;
+            }
+            let id = self.revive(false, &trunk.name);
+            let state = &mut self.trunks[id.0];
+            state.credentials = trunk.credentials.clone();
+            state.max_calls = trunk.max_calls;
+            if state.max_cps != trunk.max_cps {
+                state.max_cps = trunk.max_cps;
+                state.rate = trunk.max_cps.map(RateLimiter::new);
+            }
+            networks.extend(trunk.allow.iter().map(|net| (*net, id)));
         }
         networks.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
-        Self {
-            trunks: states,
-            networks,
+        self.networks = networks;
+    }
+
+    fn find(&self, implicit: bool, name: &str) -> Option<TrunkId> {
+        self.trunks
+            .iter()
+            .position(|t| t.implicit == implicit && t.name == name)
+            .map(TrunkId)
+    }
+
+    /// The trunk of this name, live again, or a new one (unlimited, no
+    /// credentials) at a fresh index.
+    fn revive(&mut self, implicit: bool, name: &str) -> TrunkId {
+        if let Some(id) = self.find(implicit, name) {
+            self.trunks[id.0].retired = false;
+            return id;
         }
+        self.trunks.push(TrunkState {
+            name: name.to_owned(),
+            implicit,
+            retired: false,
+            credentials: None,
+            max_calls: None,
+            max_cps: None,
+            rate: None,
+            active_calls: 0,
+        });
+        TrunkId(self.trunks.len() - 1)
     }
 
     /// The trunk whose most specific allowed network holds `ip`, or `None`
@@ -389,9 +447,16 @@ impl TrunkTable {
         self.trunks[trunk.0].active_calls
     }
 
-    /// The trunk's configured name (or [`IMPLICIT_TRUNK_NAME`]).
+    /// The trunk's configured name (or [`IMPLICIT_TRUNK_NAME`]), retired
+    /// or not.
     pub fn name(&self, trunk: TrunkId) -> &str {
         &self.trunks[trunk.0].name
+    }
+
+    /// Whether the trunk has left the list: it takes no new calls, and
+    /// stays only to count down the calls it still carries.
+    pub fn is_retired(&self, trunk: TrunkId) -> bool {
+        self.trunks[trunk.0].retired
     }
 
     /// The digest credentials calls on this trunk must prove, if any.
@@ -399,9 +464,12 @@ impl TrunkTable {
         self.trunks[trunk.0].credentials.as_ref()
     }
 
-    /// Looks a trunk up by name.
+    /// Looks a live (not retired) trunk up by name.
     pub fn by_name(&self, name: &str) -> Option<TrunkId> {
-        self.trunks.iter().position(|t| t.name == name).map(TrunkId)
+        self.trunks
+            .iter()
+            .position(|t| !t.retired && t.name == name)
+            .map(TrunkId)
     }
 }
 
@@ -629,6 +697,142 @@ mod tests {
             assert_eq!(table.admit(id, now), Admission::Accept);
             table.call_started(id);
         }
+    }
+
+    fn trunk_list(toml: &str) -> Vec<TrunkConfig> {
+        Config::from_toml(toml, &|_| None)
+            .expect("valid config")
+            .trunks
+    }
+
+    #[test]
+    fn reconfigure_keeps_counts_by_name_and_retires_the_rest() {
+        let mut table = trunks(
+            r#"
+            [[trunks]]
+            name = "a"
+            allow = ["10.0.0.0/8"]
+            [[trunks]]
+            name = "b"
+            allow = ["192.0.2.0/24"]
+            "#,
+        );
+        let now = Instant::now();
+        let a = table.by_name("a").unwrap();
+        let b = table.by_name("b").unwrap();
+        table.call_started(a);
+        table.call_started(b);
+        table.call_started(b);
+
+        table.reconfigure(&trunk_list(
+            r#"
+            [[trunks]]
+            name = "c"
+            allow = ["192.0.2.0/24"]
+            [[trunks]]
+            name = "a"
+            allow = ["10.1.0.0/16"]
+            max_calls = 1
+            username = "u"
+            password = "p"
+            "#,
+        ));
+        // Kept by name: same id, same count, new networks, limits, credentials.
+        assert_eq!(table.by_name("a"), Some(a));
+        assert_eq!(table.active_calls(a), 1);
+        assert_eq!(table.match_source(ip("10.1.2.3")), Some(a));
+        assert_eq!(table.match_source(ip("10.2.0.1")), None);
+        assert_eq!(table.admit(a, now), Admission::OverCallLimit);
+        assert_eq!(table.credentials(a).unwrap().username, "u");
+        // Removed: retired, still named, counting down, matching nothing.
+        assert!(table.is_retired(b));
+        assert_eq!(table.by_name("b"), None);
+        assert_eq!(table.name(b), "b");
+        assert_eq!(table.active_calls(b), 2);
+        table.call_ended(b);
+        table.call_ended(b);
+        assert_eq!(table.active_calls(b), 0);
+        // New: a fresh index, never a retired one.
+        let c = table.match_source(ip("192.0.2.9")).unwrap();
+        assert_eq!(table.name(c), "c");
+        assert!(c != a && c != b);
+        assert_eq!(table.active_calls(c), 0);
+
+        // A name that comes back gets its old id and live calls again.
+        table.call_started(a);
+        table.reconfigure(&trunk_list(
+            r#"
+            [[trunks]]
+            name = "b"
+            allow = ["198.51.100.0/24"]
+            "#,
+        ));
+        assert_eq!(table.by_name("b"), Some(b));
+        assert!(table.is_retired(a) && table.is_retired(c));
+        assert_eq!(table.active_calls(a), 2);
+        assert_eq!(table.match_source(ip("198.51.100.1")), Some(b));
+        assert_eq!(table.match_source(ip("192.0.2.9")), None);
+    }
+
+    #[test]
+    fn implicit_trunk_appears_and_retires_with_the_list() {
+        let mut table = trunks("");
+        let implicit = table.match_source(ip("127.0.0.1")).unwrap();
+        table.call_started(implicit);
+        // A configured trunk of the same name is a different trunk.
+        table.reconfigure(&trunk_list(
+            r#"
+            [[trunks]]
+            name = "implicit-loopback"
+            allow = ["198.51.100.0/24"]
+            "#,
+        ));
+        assert!(table.is_retired(implicit));
+        assert_eq!(table.match_source(ip("127.0.0.1")), None);
+        assert_eq!(table.name(implicit), IMPLICIT_TRUNK_NAME);
+        let configured = table.by_name(IMPLICIT_TRUNK_NAME).unwrap();
+        assert_ne!(configured, implicit);
+        assert_eq!(table.active_calls(configured), 0);
+
+        table.reconfigure(&[]);
+        assert_eq!(table.match_source(ip("::1")), Some(implicit));
+        assert_eq!(table.active_calls(implicit), 1);
+        assert!(table.is_retired(configured));
+        assert_eq!(table.match_source(ip("198.51.100.1")), None);
+    }
+
+    #[test]
+    fn reconfigure_resets_the_rate_limiter_only_when_max_cps_changes() {
+        let config = |cps: u32| {
+            trunk_list(&format!(
+                "[[trunks]]\nname = \"a\"\nallow = [\"127.0.0.1/32\"]\nmax_cps = {cps}\n"
+            ))
+        };
+        let mut table = TrunkTable::from_config(&config(1));
+        let a = table.by_name("a").unwrap();
+        let now = Instant::now();
+        assert_eq!(table.admit(a, now), Admission::Accept);
+        table.reconfigure(&config(1));
+        assert!(matches!(table.admit(a, now), Admission::OverRate { .. }));
+        table.reconfigure(&config(2));
+        assert_eq!(table.admit(a, now), Admission::Accept);
+        assert_eq!(table.admit(a, now), Admission::Accept);
+        assert!(matches!(table.admit(a, now), Admission::OverRate { .. }));
+    }
+
+    #[test]
+    fn reconfigure_with_a_duplicate_name_keeps_the_first() {
+        let mut table = trunks("");
+        let mut list = trunk_list("[[trunks]]\nname = \"a\"\nallow = [\"10.0.0.0/8\"]\n");
+        let mut second = list[0].clone();
+        second.allow = vec!["192.0.2.0/24".parse().unwrap()];
+        second.max_calls = Some(0);
+        list.push(second);
+        table.reconfigure(&list);
+        let a = table.by_name("a").unwrap();
+        assert_eq!(table.match_source(ip("10.0.0.1")), Some(a));
+        assert_eq!(table.match_source(ip("192.0.2.1")), None);
+        assert_eq!(table.admit(a, Instant::now()), Admission::Accept);
     }
 
     #[test]

@@ -136,6 +136,27 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Host::Ip(ip) => ip.to_string(),
         Host::Name(name) => name,
     };
+    let (commands_tx, commands) = mpsc::channel(1024);
+    let settings = crate::console::settings::Settings::new(
+        config.trunk_entries.clone(),
+        config.route_entries.clone(),
+        commands_tx.clone(),
+    );
+    // Console edits stored in the database override the file's entries.
+    let (trunks, routes) = match settings.effective(&*store).await {
+        Ok(effective) => effective,
+        Err(e) => {
+            tracing::error!(error = %e, "console edits of trunks and routes could not be applied; using the file's");
+            (config.trunks.clone(), config.routes.clone())
+        }
+    };
+    if trunks != config.trunks || routes != config.routes {
+        info!(
+            trunks = trunks.len(),
+            routes = routes.len(),
+            "trunks and routes include console edits"
+        );
+    }
     let endpoint = SipEndpoint::new(
         EndpointConfig {
             host: if host.contains(':') {
@@ -146,12 +167,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             port: sip_addr.port(),
             seed: rand::random(),
         },
-        TrunkTable::from_config(&config.trunks),
-        RouteTable::from_config(&config.routes),
+        TrunkTable::from_config(&trunks),
+        RouteTable::from_config(&routes),
         metrics.clone(),
     );
     let (inbound_tx, inbound) = mpsc::channel(1024);
-    let (commands_tx, commands) = mpsc::channel(1024);
     let (low, high) = (config.rtp.ports.low(), config.rtp.ports.high());
     let driver = SipDriver {
         endpoint,
@@ -173,12 +193,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let http_addr = http
         .local_addr()
         .map_err(bind_err("HTTP", config.http.listen))?;
+    let registry = Arc::new(registry);
+    let console =
+        crate::console::Console::new(store.clone(), audit.clone(), settings, registry.clone());
+    crate::console::spawn_sampler(console.clone(), metrics.clone());
     let app = router(
         HttpState {
-            registry: Arc::new(registry),
+            registry,
             ready: ready.clone(),
         },
-        store.clone(),
+        console,
     );
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -633,11 +633,7 @@ impl VoiceCall {
             sp.cancel.store(true, Ordering::Relaxed);
         }
         if let Some(s) = &self.session {
-            let stats = s.stats();
-            self.spec
-                .metrics
-                .rtp_invalid
-                .inc_by(stats.invalid + stats.unexpected_source);
+            self.spec.metrics.media_ended(&s.stats());
         }
     }
 

@@ -158,6 +158,83 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Res
     Ok((status, body))
 }
 
+/// An HTTP response: status, headers (names lower-cased), body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (panics with the body if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// A bounded HTTP/1.0 request with extra headers and an optional body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<HttpResponse> {
+    let timeout = Duration::from_secs(10);
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(body) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {text:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// A signed-in console session: the cookie to send and the CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The password `Gateway::api_get` signs in with.
+pub const TEST_ADMIN: (&str, &str) = ("test-admin", "test-admin-password");
+
 // ------------------------------------------------------------------ metrics
 
 /// Sum of every sample of `name` whose labels include all of `labels`
@@ -304,6 +381,7 @@ pub struct Gateway {
     pub dir: TempDir,
     pub config_path: PathBuf,
     log_path: PathBuf,
+    admin: std::sync::OnceLock<Session>,
 }
 
 impl Gateway {
@@ -361,6 +439,7 @@ impl Gateway {
             dir,
             config_path,
             log_path,
+            admin: std::sync::OnceLock::new(),
         };
         gw.wait_ready(Duration::from_secs(30));
         gw
@@ -393,6 +472,99 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("gateway already reaped").id()
+    }
+
+    /// Creates a console account with `echo-gateway users add` (against
+    /// this gateway's database).
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args([
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--config",
+            self.config_path.to_str().unwrap(),
+        ])
+        .current_dir(self.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("ECHO_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd.spawn().expect("start users add");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "users add {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Signs in through `POST /api/v1/session`.
+    pub fn sign_in(&self, name: &str, password: &str) -> Session {
+        let body = serde_json::json!({ "username": name, "password": password }).to_string();
+        let r = http_request(
+            self.http,
+            "POST",
+            "/api/v1/session",
+            &[("Content-Type", "application/json")],
+            Some(&body),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "sign in as {name}: {}", r.body);
+        let cookie = r
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let csrf = r.json()["csrf"].as_str().unwrap().to_owned();
+        Session { cookie, csrf }
+    }
+
+    /// Sends a request in `session` (cookie, and the CSRF header).
+    pub fn api(
+        &self,
+        session: &Session,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> HttpResponse {
+        let body = body.map(|b| b.to_string());
+        http_request(
+            self.http,
+            method,
+            path,
+            &[
+                ("Cookie", &session.cookie),
+                ("X-CSRF-Token", &session.csrf),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_deref(),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\n--- output ---\n{}", self.log()))
+    }
+
+    /// GET through the console API as an admin (created on first use).
+    pub fn api_get(&self, path: &str) -> (u16, String) {
+        let session = self.admin.get_or_init(|| {
+            self.add_user(TEST_ADMIN.0, "admin", TEST_ADMIN.1);
+            self.sign_in(TEST_ADMIN.0, TEST_ADMIN.1)
+        });
+        let r = self.api(session, "GET", path, None);
+        (r.status, r.body)
     }
 
     pub fn http_get(&self, path: &str) -> (u16, String) {

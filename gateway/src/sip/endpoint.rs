@@ -1,8 +1,9 @@
 //! The SIP endpoint: Echo's user-agent server core, sans-IO.
 //!
 //! The driver feeds it what arrives (`handle_message`), timer expiries
-//! (`handle_timeout`) and the call layer's decisions (`accept`, `reject`,
-//! `hangup`), and drains `poll_transmit`, `poll_event` and `poll_timeout`.
+//! (`handle_timeout`), the call layer's decisions (`accept`, `reject`,
+//! `hangup`) and new trunks and routes (`reconfigure`), and drains
+//! `poll_transmit`, `poll_event` and `poll_timeout`.
 //! It owns the transactions, the dialogs, trunk admission and routing; it
 //! never touches a socket or reads the clock.
 
@@ -25,6 +26,7 @@ use super::transaction::{
     ServerTransaction,
 };
 use super::{Flow, Transmit, Transport};
+use crate::config::{RouteConfig, TrunkConfig};
 use crate::metrics::Metrics;
 use crate::routing::{Admission, App, RouteTable, TrunkId, TrunkTable};
 
@@ -164,6 +166,8 @@ struct Call {
     invite_key: ServerKey,
     flow: Flow,
     dialog: Dialog,
+    /// Copied from the route at the INVITE, so a reconfigure that changes or
+    /// removes the route leaves this call as it was answered.
     answer_delay: Duration,
     local_media: Option<LocalMedia>,
     /// Our offer, when the INVITE came without one (late offer).
@@ -242,6 +246,20 @@ impl SipEndpoint {
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
         }
+    }
+
+    /// Swaps in new trunks and routes. New requests use them at once; calls
+    /// in progress keep the route they came in on (app, media, ringing
+    /// time) and their trunk, even one that is now removed (see
+    /// [`TrunkTable::reconfigure`]).
+    pub fn reconfigure(&mut self, trunks: &[TrunkConfig], routes: &[RouteConfig]) {
+        self.routes = RouteTable::from_config(routes);
+        self.trunks.reconfigure(trunks);
+    }
+
+    /// The trunks, with their live call counts.
+    pub fn trunks(&self) -> &TrunkTable {
+        &self.trunks
     }
 
     /// Refuse new calls with 503 (SIGTERM) or take them again.

@@ -11,7 +11,7 @@ use super::timer::T1;
 use super::{Flow, Transport};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::routing::{RouteTable, TrunkTable};
+use crate::routing::{App, RouteTable, TrunkTable};
 use md5::Digest;
 
 const PEER: &str = "127.0.0.1:5062";
@@ -48,6 +48,12 @@ impl Sim {
             now: Instant::now(),
             metrics,
         }
+    }
+
+    /// Swaps in the trunks and routes of `toml`, as the console would.
+    fn reconfigure(&mut self, toml: &str) {
+        let config = Config::from_toml(toml, &|_| None).expect("test config");
+        self.endpoint.reconfigure(&config.trunks, &config.routes);
     }
 
     fn send_from(&mut self, from: &str, transport: Transport, text: &str) {
@@ -812,4 +818,111 @@ fn unanswered_refer_is_reported_as_408() {
     sim.sent();
     sim.advance(Duration::from_secs(33));
     assert_eq!(sim.events(), vec![Event::ReferAnswered { call, code: 408 }]);
+}
+
+#[test]
+fn call_on_a_removed_trunk_ends_normally_and_counts_down() {
+    let mut sim = Sim::new("[[trunks]]\nname = \"a\"\nallow = [\"127.0.0.1/32\"]\n");
+    let (call, ok) = sim.establish("x1");
+    sim.events();
+    let a = sim.endpoint.trunks().by_name("a").unwrap();
+    assert_eq!(sim.endpoint.trunks().active_calls(a), 1);
+
+    sim.reconfigure("[[trunks]]\nname = \"b\"\nallow = [\"127.0.0.2/32\"]\n");
+    // New calls from the removed trunk's network are refused...
+    sim.send(&invite("x2", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![403]);
+    // ...while the call in progress carries on and ends with a BYE.
+    sim.send(&in_dialog("ACK", &ok, 1, "xack", None));
+    sim.send(&in_dialog("OPTIONS", &ok, 2, "xopt", None));
+    assert_eq!(statuses(&sim.sent()), vec![200]);
+    assert_eq!(sim.endpoint.trunks().active_calls(a), 1);
+    sim.endpoint.hangup(sim.now, call);
+    let bye = sim.sent().remove(0);
+    assert!(bye.starts_with("BYE sip:alice@127.0.0.1:5062"), "{bye}");
+    sim.send(&reply_to(&bye, "200 OK"));
+    assert_eq!(
+        sim.events(),
+        vec![Event::Ended {
+            call,
+            reason: EndReason::LocalBye
+        }]
+    );
+    let trunks = sim.endpoint.trunks();
+    assert_eq!(trunks.active_calls(a), 0);
+    assert!(trunks.is_retired(a));
+    assert_eq!(trunks.name(a), "a");
+}
+
+#[test]
+fn route_added_by_reconfigure_answers_the_next_invite() {
+    let mut sim = Sim::new("[[routes]]\nmatch = \"ec*\"\napp = \"echo\"\n");
+    sim.send(&invite("n1", "clinic", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![404]);
+
+    sim.reconfigure(
+        "[[routes]]\nmatch = \"ec*\"\napp = \"echo\"\n\
+         [[routes]]\nmatch = \"clinic\"\napp = \"clinic\"\n",
+    );
+    sim.send(&invite("n2", "clinic", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![100]);
+    let events = sim.events();
+    assert!(
+        matches!(&events[..], [Event::IncomingCall { app: App::Clinic, route, .. }] if route == "clinic"),
+        "{events:?}"
+    );
+    sim.endpoint
+        .accept(sim.now, incoming(&events), RTP.parse().unwrap());
+    assert_eq!(statuses(&sim.sent()), vec![200]);
+}
+
+#[test]
+fn changed_call_limit_applies_to_the_next_invite_and_keeps_the_count() {
+    let trunk = |max: u32| {
+        format!("[[trunks]]\nname = \"t\"\nallow = [\"127.0.0.1/32\"]\nmax_calls = {max}\n")
+    };
+    let mut sim = Sim::new(&trunk(1));
+    sim.establish("k1");
+    sim.send(&invite("k2", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![486]);
+
+    sim.reconfigure(&trunk(2));
+    let t = sim.endpoint.trunks().by_name("t").unwrap();
+    assert_eq!(sim.endpoint.trunks().active_calls(t), 1);
+    sim.send(&invite("k3", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![100]);
+    // Two calls up now: the raised limit is reached, not reset.
+    sim.send(&invite("k4", "echo", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![486]);
+    assert_eq!(sim.endpoint.trunks().active_calls(t), 2);
+}
+
+#[test]
+fn removed_route_still_answers_its_ringing_calls() {
+    let mut sim =
+        Sim::new("[[routes]]\nmatch = \"ring\"\napp = \"echo\"\nanswer_delay_ms = 3000\n");
+    // One call ringing, one not yet accepted by the call layer.
+    sim.send(&invite("g1", "ring", 1, Some(OFFER)));
+    let ringing = incoming(&sim.events());
+    sim.endpoint.accept(sim.now, ringing, RTP.parse().unwrap());
+    sim.send(&invite("g2", "ring", 1, Some(OFFER)));
+    let waiting = incoming(&sim.events());
+    assert_eq!(statuses(&sim.sent()), vec![100, 180, 100]);
+
+    sim.reconfigure("[[routes]]\nmatch = \"other\"\napp = \"echo\"\n");
+    sim.send(&invite("g3", "ring", 1, Some(OFFER)));
+    assert_eq!(statuses(&sim.sent()), vec![404]);
+
+    sim.advance(Duration::from_millis(1000));
+    sim.endpoint.accept(sim.now, waiting, RTP.parse().unwrap());
+    assert_eq!(statuses(&sim.sent()), vec![180], "still rings first");
+    // First 200 of each call, in ms from now: each after its own 3 s.
+    let mut answered: Vec<(u128, String)> = Vec::new();
+    for (t, m) in sim.advance(Duration::from_millis(3000)) {
+        let call_id = header_value_text(&m, "Call-ID");
+        if status(&m) == 200 && !answered.iter().any(|(_, id)| *id == call_id) {
+            answered.push((t, call_id.to_owned()));
+        }
+    }
+    assert_eq!(answered, vec![(2000, "g1".into()), (3000, "g2".into())]);
 }
