@@ -49,6 +49,9 @@ function check(condition, message) {
     if (!condition) throw new CheckFailed(message);
 }
 
+/** A comment line in the output (what was seen, for the reader of a passing run). */
+const note = (text) => console.log(`  # ${text}`);
+
 const url = (path) => BASE_URL + path;
 const pathOf = (page) => new URL(page.url()).pathname;
 
@@ -159,6 +162,7 @@ async function seededCall(page) {
     const columns = lines[0].split(',');
     const legColumns = columns.flatMap((name, i) => (name.endsWith('_ms') ? [i] : []));
     check(legColumns.length >= 1, `the CSV header should have latency columns (…_ms): ${lines[0]}`);
+    note(`CSV ${download.suggestedFilename()}: ${lines.length - 1} rows, ${lines[0]}`);
     const latencies = turnRows.map((row) => legColumns.map((i) => Number(row.split(',')[i])));
     check(
         latencies.every((legs) => legs.some((ms) => ms > 0)),
@@ -188,6 +192,7 @@ async function seededCall(page) {
     }
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'call-page.png'), fullPage: true });
 
+    note(`${await turns.count()} turns, ${await legs.count()} latency bars`);
     const chain = (await page.locator('#chain-status').innerText()).toLowerCase();
     check(chain.includes('verified') && !chain.includes('broken'), `#chain-status should say verified: ${chain}`);
 }
@@ -224,7 +229,10 @@ async function addRouteAndCall(page) {
         await page.goto(url('/calls'));
         routes = await columnTexts(page, 'Route');
         rowTexts = await page.locator('#calls tr.call').allInnerTexts();
-        if (routes ? routes.includes(NEW_ROUTE) : rowTexts.some((t) => t.includes(NEW_ROUTE))) return;
+        if (routes ? routes.includes(NEW_ROUTE) : rowTexts.some((t) => t.includes(NEW_ROUTE))) {
+            note(`Route column after the call: ${JSON.stringify(routes)}`);
+            return;
+        }
         await page.waitForTimeout(250);
     }
     check(
@@ -258,7 +266,9 @@ async function routeValidation(page) {
     check(response.status() === 400, `an empty match and answer_delay_ms "abc" should be a 400, got ${response.status()}`);
     const alert = page.locator('p[role=alert]');
     check(await alert.first().isVisible(), 'the 400 page should show p[role=alert]');
-    check((await alert.first().innerText()).trim() !== '', 'the alert should say what is wrong');
+    const said = (await alert.first().innerText()).trim();
+    check(said !== '', 'the alert should say what is wrong');
+    note(`alert: ${said}`);
 }
 
 /** d. A viewer reads calls but gets a 403 on the admin pages. */
@@ -294,6 +304,7 @@ async function keyboardSignIn(page) {
         check(++presses <= 15, `Tab never reached #username within 15 presses (last focus: "${await focused()}")`);
         await page.keyboard.press('Tab');
     }
+    note(presses ? `#username reached after ${presses} Tab presses` : '#username has the focus on load');
     await page.keyboard.type(ADMIN.user);
     await page.keyboard.press('Tab');
     check((await focused()) === 'password', `Tab from #username should reach #password, reached "${await focused()}"`);
