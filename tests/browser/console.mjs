@@ -195,6 +195,19 @@ async function seededCall(page) {
     note(`${await turns.count()} turns, ${await legs.count()} latency bars`);
     const chain = (await page.locator('#chain-status').innerText()).toLowerCase();
     check(chain.includes('verified') && !chain.includes('broken'), `#chain-status should say verified: ${chain}`);
+
+    // Every label (turn names, totals, axis) must fit in the chart: an SVG
+    // clips what overflows its box.
+    const clipped = await page.locator('#latency-chart').evaluate((svg) => {
+        const box = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')]
+            .filter((t) => {
+                const r = t.getBoundingClientRect();
+                return r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+            })
+            .map((t) => t.textContent.trim());
+    });
+    check(clipped.length === 0, `latency chart labels overflow the SVG and are cut off: ${JSON.stringify(clipped)}`);
 }
 
 /** b. An admin adds a route in the browser and a real SIP call uses it. */
