@@ -223,7 +223,9 @@ async fn call_filters(url: DatabaseUrl) {
         "contains, ignoring case"
     );
     assert!(
-        ids(s, slots(&[("provider", "Dr. Kellerman")])).await.is_empty(),
+        ids(s, slots(&[("provider", "Dr. Kellerman")]))
+            .await
+            .is_empty(),
         "contains, not overlaps"
     );
 

@@ -743,6 +743,9 @@ fn event_item(e: &Event) -> Markup {
     }
 }
 
+/// Room right of the longest bar for its total ("1234 ms").
+const TOTAL_LABEL_W: f64 = 64.0;
+
 /// The latency of each caller turn as a horizontal stacked bar, with the
 /// same numbers in a table for screen readers and copying.
 fn latency_figure(turns: &[Turn]) -> Markup {
@@ -768,7 +771,7 @@ fn latency_figure(turns: &[Turn]) -> Markup {
                 p.muted { "No timed turns (the echo app, or the call ended before a reply)." }
             } @else {
                 figure #latency {
-                    svg #latency-chart role="img" aria-labelledby="latency-caption" viewBox={ "0 0 " (label_w + bar_w + 10.0) " " (height) } width="100%" preserveAspectRatio="xMinYMin meet" {
+                    svg #latency-chart role="img" aria-labelledby="latency-caption" viewBox={ "0 0 " (label_w + bar_w + TOTAL_LABEL_W) " " (height) } width="100%" preserveAspectRatio="xMinYMin meet" {
                         @for (i, (seq, l, _)) in rows.iter().enumerate() {
                             @let y = i as f64 * row_h;
                             text x="0" y=(y + 17.0) class="axis" { "Turn " (seq + 1) }
