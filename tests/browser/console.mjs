@@ -326,6 +326,32 @@ async function keyboardSignIn(page) {
     await expectSignedInNav(page);
 }
 
+/**
+ * f. At 200 % zoom (a 640 px wide viewport is a 1280 px window zoomed to
+ * 200 %) the pages reflow: nothing but wide tables scrolls sideways. Also
+ * screenshots the health page and the routes page.
+ */
+async function zoomedAndOperatorPages(page) {
+    await signIn(page, ADMIN);
+    await page.goto(url('/health'));
+    for (const card of ['Live calls', 'Calls per minute', 'Turn latency', 'Recogniser queue', 'Jitter-buffer loss', 'Database and spool']) {
+        check(await page.getByRole('heading', { name: card }).isVisible(), `the health page should show "${card}"`);
+    }
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'health.png'), fullPage: true });
+    await page.goto(url('/admin/routes'));
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'routes.png'), fullPage: true });
+
+    await page.setViewportSize({ width: 640, height: 900 });
+    for (const path of ['/calls', `/calls/${SEED_CALL_ID}`, '/health', '/admin/routes/new']) {
+        await page.goto(url(path));
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        check(overflow <= 1, `${path} at 200 % zoom scrolls sideways by ${overflow} px`);
+    }
+    await page.goto(url(`/calls/${SEED_CALL_ID}`));
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'call-page-200pct.png'), fullPage: true });
+    note('no sideways scrolling at 640 px on /calls, a call, /health, the route form');
+}
+
 // ----------------------------------------------------------------- main
 
 const checks = [
@@ -334,6 +360,7 @@ const checks = [
     ['c. route form validation error shows p[role=alert]', routeValidation],
     ['d. viewer reads /calls, gets 403 "needs the admin role" on /admin/routes', viewerRole],
     ['e. keyboard-only sign-in (Tab/Enter)', keyboardSignIn],
+    ['f. pages reflow at 200 % zoom; health and routes pages', zoomedAndOperatorPages],
 ];
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

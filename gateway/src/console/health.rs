@@ -96,7 +96,8 @@ pub fn sum(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> f64 {
         .iter()
         .filter(|s| s.name == name && with.iter().all(|(k, v)| s.label(k) == Some(v)))
         .map(|s| s.value)
-        .sum()
+        .sum::<f64>()
+        + 0.0 // an empty sum is -0.0
 }
 
 /// A quantile of a histogram (`name` without `_bucket`) over the series
@@ -161,20 +162,19 @@ impl Rates {
         }
     }
 
-    /// Calls per minute over the last minute (or as much of it as sampled).
+    /// Calls ended in the last minute: the counter now minus its value a
+    /// minute ago (or at the first sample, while the gateway is younger).
     pub fn per_minute(&self, now: Instant, calls_total: f64) -> f64 {
         let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(&(then, before)) = s
+        let minute_ago = s
             .iter()
-            .find(|(t, _)| now.duration_since(*t) <= Duration::from_secs(60))
-        else {
-            return 0.0;
-        };
-        let elapsed = now.duration_since(then).as_secs_f64();
-        if elapsed < 1.0 {
-            return 0.0;
+            .rev()
+            .find(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60))
+            .or(s.front());
+        match minute_ago {
+            Some(&(_, before)) => (calls_total - before).max(0.0),
+            None => 0.0,
         }
-        (calls_total - before).max(0.0) * 60.0 / elapsed
     }
 }
 
@@ -183,7 +183,7 @@ impl Rates {
 pub struct Health {
     /// Calls in progress.
     pub live_calls: f64,
-    /// Calls ended in the last minute, per minute.
+    /// Calls ended in the last minute.
     pub calls_per_minute: f64,
     /// Calls ended since start.
     pub calls_total: f64,
@@ -328,7 +328,10 @@ echo_sip_responses_total{code=\"200\"} 7\n\
         let t0 = Instant::now();
         rates.record(t0, 100.0);
         rates.record(t0 + Duration::from_secs(30), 103.0);
-        let per_minute = rates.per_minute(t0 + Duration::from_secs(30), 106.0);
-        assert!((per_minute - 12.0).abs() < 1e-9, "{per_minute}");
+        // Younger than a minute: everything since the first sample.
+        assert_eq!(rates.per_minute(t0 + Duration::from_secs(30), 106.0), 6.0);
+        rates.record(t0 + Duration::from_secs(70), 110.0);
+        // Since the sample a minute (or more) before now: 30 s.
+        assert_eq!(rates.per_minute(t0 + Duration::from_secs(90), 111.0), 8.0);
     }
 }

@@ -827,7 +827,7 @@ async fn health(State(console): State<Arc<Console>>, staff: Staff) -> Response {
         p { "The same numbers " a href="/metrics" { "/metrics" } " exports, since the gateway started. " a href="/health" { "Refresh" } }
         div.cards {
             div.card { h2 { "Live calls" } p.big { (h.live_calls) } }
-            div.card { h2 { "Calls per minute" } p.big { (format!("{:.1}", h.calls_per_minute)) } p.muted { (h.calls_total) " calls since start" } }
+            div.card { h2 { "Calls per minute" } p.big { (h.calls_per_minute) } p.muted { "calls ended in the last minute; " (h.calls_total) " since start" } }
             div.card { h2 { "Turn latency" } p.big { (ms(h.turn_latency_ms.p50)) } p.muted { "p90 " (ms(h.turn_latency_ms.p90)) " · p99 " (ms(h.turn_latency_ms.p99)) " · " (h.turn_latency_ms.count) " turns" } }
             div.card { h2 { "Recogniser queue" } p.big { (h.recogniser_queue_depth) } p.muted { "mean wait " (ms(h.inference_wait_mean_ms)) } }
             div.card { h2 { "Jitter-buffer loss" } p.big { (h.jitter_loss_ratio.map(|r| format!("{:.2} %", r * 100.0)).unwrap_or_else(|| "—".into())) } p.muted { (h.jitter_late_packets) " late packets" } }
