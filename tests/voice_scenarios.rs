@@ -149,6 +149,37 @@ fn mismatches(scenario: &Path, end: &serde_json::Value) -> Vec<String> {
     wrong
 }
 
+/// Staff find the call in the console by its provider or medication: the
+/// filters `GET /api/v1/calls?provider=…|medication=…` list it.
+fn unfindable(gw: &Gateway, end: &serde_json::Value, run: &CallRun) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for slot in ["provider", "medication"] {
+        let Some(value) = end["final_slots"][slot].as_str() else {
+            continue;
+        };
+        let query: String = value
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (code, body) = gw.api_get(&format!("/api/v1/calls?{slot}={query}&limit=100"));
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let found = list["calls"].as_array().is_some_and(|calls| {
+            calls
+                .iter()
+                .any(|c| c["call"]["sip_call_id"] == run.json["sip_call_id"])
+        });
+        if code != 200 || !found {
+            wrong.push(format!(
+                "the console's {slot} filter ({value:?}) does not list the call: {code} {body}"
+            ));
+        }
+    }
+    wrong
+}
+
 /// The call's end record, found by the SIP Call-ID the caller used.
 fn end_of<'a>(calls: &'a [serde_json::Value], run: &CallRun) -> Option<&'a serde_json::Value> {
     let sip_call_id = run.json["sip_call_id"].as_str()?;
@@ -193,10 +224,13 @@ fn run_scenarios(names: &[(String, String)], parallel: usize) {
     );
     for (file, run) in &runs {
         let end = end_of(&calls, run);
-        let wrong = match end {
+        let mut wrong = match end {
             Some(end) => mismatches(file, end),
             None => vec!["no call end in the audit log".to_owned()],
         };
+        if let (true, Some(end)) = (wrong.is_empty(), end) {
+            wrong.extend(unfindable(&gw, end, run));
+        }
         let v2v: Vec<f64> = run.json["turns"]
             .as_array()
             .map(|t| t.iter().filter_map(|t| t["v2v_ms"].as_f64()).collect())
