@@ -499,7 +499,7 @@ fn the_console_api_signs_in_checks_roles_and_changes_routes_live() {
     for (actor, action) in [
         ("cli", "user.create"),
         (ADMIN.0, "session.sign_in"),
-        (ADMIN.0, "session.sign_in_failed"),
+        ("anonymous", "session.sign_in_failed"),
         (ADMIN.0, "route.create"),
         (ADMIN.0, "route.update"),
         (ADMIN.0, "route.delete"),

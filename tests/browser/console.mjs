@@ -369,10 +369,18 @@ let failed = 0;
 for (const [i, [name, run]] of checks.entries()) {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
+    // The pages load nothing but their own stylesheet: a blocked resource or
+    // a Content-Security-Policy violation shows up as a console error.
+    const consoleErrors = [];
+    page.on('console', (msg) => {
+        if (msg.type() === 'error') consoleErrors.push(msg.text());
+    });
     page.setDefaultTimeout(10_000);
     page.setDefaultNavigationTimeout(10_000);
     try {
         await run(page);
+        const unexpected = consoleErrors.filter((e) => !/status of (401|403|400)/.test(e));
+        check(unexpected.length === 0, `the browser console reported errors: ${JSON.stringify(unexpected)}`);
         console.log(`ok ${i + 1} - ${name}`);
     } catch (e) {
         failed++;

@@ -219,8 +219,9 @@ pub(super) async fn sign_in_checked(
         }
         None => {
             console.login_failed(&keys);
+            // Whoever typed it is not known: the name tried is the target.
             console.log(
-                username,
+                "anonymous",
                 "session.sign_in_failed",
                 username,
                 source,

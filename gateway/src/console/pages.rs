@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/calls") }))
         .route("/console.css", get(css))
+        .route("/favicon.svg", get(favicon))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/calls", get(calls))
@@ -63,6 +64,20 @@ async fn css() -> Response {
         .into_response()
 }
 
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
+/// A speech bubble in the header's colour.
+const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path fill="#10243a" d="M2 2h12a1 1 0 0 1 1 1v7a1 1 0 0 1-1 1H7l-4 3v-3H2a1 1 0 0 1-1-1V3a1 1 0 0 1 1-1z"/></svg>"##;
+
 // ------------------------------------------------------------------ frame
 
 /// A whole page: header with navigation, the title, an optional message.
@@ -83,6 +98,7 @@ fn page(title: &str, staff: Option<&Staff>, current: &str, notice: Notice, body:
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Echo console" }
                 link rel="stylesheet" href="/console.css";
+                link rel="icon" href="/favicon.svg" type="image/svg+xml";
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -132,12 +148,19 @@ enum Notice {
     Error(String),
 }
 
+/// What pages may load: their own stylesheet and forms, nothing else, and
+/// no framing (clickjacking).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 fn html_response(status: StatusCode, markup: Markup) -> Response {
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "same-origin"),
         ],
         markup.into_string(),
     )
