@@ -340,6 +340,16 @@ async function zoomedAndOperatorPages(page) {
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'health.png'), fullPage: true });
     await page.goto(url('/admin/routes'));
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'routes.png'), fullPage: true });
+    await page.goto(url('/admin/access'));
+    const access = await page.locator('#access').innerText();
+    for (const action of ['session.sign_in', 'call.view', 'turns.export', 'route.create']) {
+        check(access.includes(action), `the access log page should list ${action}:\n${access}`);
+    }
+    await page.goto(url('/admin/users'));
+    const users = await page.locator('#users').innerText();
+    check(users.includes(ADMIN.user) && users.includes(VIEWER.user), `the users page should list both accounts:\n${users}`);
+    await page.goto(url('/admin/trunks/new'));
+    check(await page.getByLabel('Allowed networks').isVisible(), 'the trunk form should label its networks field');
 
     await page.setViewportSize({ width: 640, height: 900 });
     for (const path of ['/calls', `/calls/${SEED_CALL_ID}`, '/health', '/admin/routes/new']) {
@@ -360,7 +370,7 @@ const checks = [
     ['c. route form validation error shows p[role=alert]', routeValidation],
     ['d. viewer reads /calls, gets 403 "needs the admin role" on /admin/routes', viewerRole],
     ['e. keyboard-only sign-in (Tab/Enter)', keyboardSignIn],
-    ['f. pages reflow at 200 % zoom; health and routes pages', zoomedAndOperatorPages],
+    ['f. health, routes, access log, users and trunk pages; pages reflow at 200 % zoom', zoomedAndOperatorPages],
 ];
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

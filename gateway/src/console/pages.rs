@@ -1741,3 +1741,43 @@ async fn access_page(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_accounts_only_loopback_learns_how_to_make_one() {
+        let far = setup_page("192.0.2.1".parse().unwrap());
+        assert_eq!(far.status(), StatusCode::FORBIDDEN);
+        let near = setup_page("127.0.0.1".parse().unwrap());
+        assert_eq!(near.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn corrected_terms_are_marked_once_each() {
+        let html =
+            highlight("refill of metformin and Metformin", &["metformin".into()]).into_string();
+        assert_eq!(
+            html,
+            "refill of <mark>metformin</mark> and <mark>Metformin</mark>"
+        );
+        let none = highlight("a < b", &[]).into_string();
+        assert_eq!(none, "a &lt; b");
+    }
+
+    #[test]
+    fn query_strings_are_percent_encoded() {
+        let q = CallQuery {
+            medication: Some("met form in".into()),
+            q: Some("a&b".into()),
+            ..CallQuery::default()
+        };
+        let text = query_string(&q, Some(50));
+        assert!(text.contains("medication=met%20form%20in"), "{text}");
+        assert!(
+            text.contains("q=a%26b") && text.contains("offset=50"),
+            "{text}"
+        );
+    }
+}
