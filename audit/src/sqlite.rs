@@ -68,7 +68,11 @@ impl SqliteStore {
             // WAL + NORMAL: a committed batch survives a process crash; only
             // an OS crash or power loss can take the last ones.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // 64 MiB of page cache instead of 2: the console's filtered
+            // call lists walk the calls table, and re-reading its pages from
+            // the file tripled their time (72 → 27 ms at 10,000 calls).
+            .pragma("cache_size", "-65536");
         // One connection: SQLite has one writer anyway, and a deferred
         // transaction that upgrades to a write lock could otherwise fail
         // with SQLITE_BUSY at once.
