@@ -219,8 +219,8 @@ fn setup_page(source: IpAddr) -> Response {
             Notice::None,
             html! {
                 p { "No staff account exists yet. On the gateway's machine, create the first admin:" }
-                pre { code { "echo-gateway users add NAME --role admin --config YOUR-CONFIG.toml" } }
-                p { "It asks for the password (or reads it from standard input with " code { "--password-stdin" } "). Then " a href="/login" { "sign in" } "." }
+                pre { code { "echo-gateway users add NAME --role admin --config THE-GATEWAY'S-CONFIG.toml" } }
+                p { "In a checkout run with " code { "./x serve" } ", that is " code { "./x users add NAME --role admin" } ". It asks for the password twice (or reads one line from standard input with " code { "--password-stdin" } "). Then " a href="/login" { "sign in" } "." }
             },
         ),
     )
