@@ -15,7 +15,7 @@ mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -210,74 +210,6 @@ fn seed(url: &DatabaseUrl, records: &[AuditRecord]) {
     });
 }
 
-/// `echo-gateway users add NAME --role ROLE --password-stdin`, bounded.
-fn add_user(gw: &Gateway, name: &str, role: &str, password: &str) {
-    let args = [
-        "users",
-        "add",
-        name,
-        "--role",
-        role,
-        "--config",
-        gw.config_path.to_str().unwrap(),
-        "--password-stdin",
-    ];
-    let mut cmd = Command::new(gateway_bin());
-    cmd.args(args)
-        .current_dir(gw.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("ECHO_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd.spawn().expect("spawn echo-gateway users add");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = wait_bounded(child, Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "echo-gateway {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Waits for a child whose stdout/stderr are piped, killing it after `timeout`.
-fn wait_bounded(mut child: Child, timeout: Duration) -> std::process::Output {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    std::process::Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
-}
-
 /// Runs console.mjs, placing a SIP call each time it asks for one. Returns
 /// whether it passed, and everything it and sipp printed.
 fn run_browser(gw: &Gateway, seeded: &CallId, shots: &Path) -> (bool, String) {
@@ -375,8 +307,8 @@ fn console_works_in_a_browser() {
         database_url: Some(url.expose().to_owned()),
         ..GatewayConfig::default()
     });
-    add_user(&gw, ADMIN.0, "admin", ADMIN.1);
-    add_user(&gw, VIEWER.0, "viewer", VIEWER.1);
+    gw.add_user(ADMIN.0, "admin", ADMIN.1);
+    gw.add_user(VIEWER.0, "viewer", VIEWER.1);
 
     let shots = screenshot_dir();
     let _ = std::fs::remove_dir_all(&shots);
