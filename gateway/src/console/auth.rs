@@ -207,14 +207,17 @@ pub async fn create_account(
             .map(|a| a.created_unix_us)
             .unwrap_or_else(crate::audit_log::now_unix_us),
     };
-    store
-        .state_put(
-            USER_KIND,
-            name,
-            &serde_json::to_value(&account).unwrap_or_default(),
-        )
-        .await?;
+    save_account(store, name, &account).await?;
     Ok(())
+}
+
+async fn save_account(
+    store: &dyn AuditStore,
+    name: &str,
+    account: &Account,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_value(account).unwrap_or_default();
+    store.state_put(USER_KIND, name, &value).await
 }
 
 /// Changes an account's role and, if given, its password.
@@ -237,13 +240,7 @@ pub async fn update_account(
         account.hash = hash_off_thread(password).await?;
     }
     account.role = role;
-    store
-        .state_put(
-            USER_KIND,
-            name,
-            &serde_json::to_value(&account).unwrap_or_default(),
-        )
-        .await?;
+    save_account(store, name, &account).await?;
     if password.is_some() {
         end_sessions_of(store, name).await?;
     }
@@ -334,14 +331,14 @@ pub async fn sign_in(
     source: IpAddr,
 ) -> Result<Option<(String, Staff)>, StoreError> {
     let account = account(store, name).await?;
-    let phc = account
-        .as_ref()
-        .map(|a| a.hash.clone())
-        .unwrap_or_else(|| decoy_hash().to_owned());
+    let phc = account.as_ref().map(|a| a.hash.clone());
     let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .unwrap_or(false);
+    // The decoy is hashed once, on first use: on this blocking thread too.
+    let ok = tokio::task::spawn_blocking(move || {
+        verify_password(&password, phc.as_deref().unwrap_or_else(|| decoy_hash()))
+    })
+    .await
+    .unwrap_or(false);
     let Some(account) = account.filter(|_| ok) else {
         return Ok(None);
     };
