@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{self, AccountError, Role, Staff};
-use super::settings::{ChangeError, Entry, Lists, Row, Settings};
+use super::settings::{ChangeError, Entry, Row};
 use super::{legs, CallQuery, Console};
 use crate::config::{RouteEntry, TrunkEntry};
 
@@ -454,12 +454,12 @@ fn row_json<E: Entry>(row: &Row<E>) -> Value {
     })
 }
 
-async fn list<E: Entry>(State(console): State<Arc<Console>>, staff: Staff) -> ApiResult<Json<Value>>
-where
-    Settings: Lists<E>,
-{
+async fn list<E: Entry>(
+    State(console): State<Arc<Console>>,
+    staff: Staff,
+) -> ApiResult<Json<Value>> {
     require_admin(&staff)?;
-    let rows = console.settings.rows(&*console.store).await?;
+    let rows = console.settings.rows::<E>(&*console.store).await?;
     Ok(Json(Value::Array(rows.iter().map(row_json).collect())))
 }
 
@@ -467,12 +467,9 @@ async fn get_one<E: Entry>(
     State(console): State<Arc<Console>>,
     staff: Staff,
     Path(key): Path<String>,
-) -> ApiResult<Json<Value>>
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult<Json<Value>> {
     require_admin(&staff)?;
-    let rows = console.settings.rows(&*console.store).await?;
+    let rows = console.settings.rows::<E>(&*console.store).await?;
     rows.iter()
         .find(|r| r.entry.key() == key)
         .map(|r| Json(row_json(r)))
@@ -488,10 +485,7 @@ pub(super) async fn save_entry<E: Entry>(
     staff: &Staff,
     old_key: Option<&str>,
     entry: E,
-) -> ApiResult<()>
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult<()> {
     let key = entry.key().to_owned();
     let before = console
         .settings
@@ -517,10 +511,7 @@ pub(super) async fn delete_entry<E: Entry>(
     console: &Console,
     staff: &Staff,
     key: &str,
-) -> ApiResult<()>
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult<()> {
     let before: E = console
         .settings
         .delete(&*console.store, &staff.name, key)
@@ -540,10 +531,7 @@ async fn create<E: Entry>(
     staff: Staff,
     headers: HeaderMap,
     body: Result<Json<E>, JsonRejection>,
-) -> ApiResult
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult {
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
     let entry = json_body(body)?;
@@ -557,10 +545,7 @@ async fn update<E: Entry>(
     headers: HeaderMap,
     Path(key): Path<String>,
     body: Result<Json<E>, JsonRejection>,
-) -> ApiResult<Json<Value>>
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult<Json<Value>> {
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
     let entry = json_body(body)?;
@@ -573,10 +558,7 @@ async fn delete<E: Entry>(
     staff: Staff,
     headers: HeaderMap,
     Path(key): Path<String>,
-) -> ApiResult<StatusCode>
-where
-    Settings: Lists<E>,
-{
+) -> ApiResult<StatusCode> {
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
     delete_entry::<E>(&console, &staff, &key).await?;
@@ -608,6 +590,56 @@ async fn list_users(State(console): State<Arc<Console>>, staff: Staff) -> ApiRes
     ))
 }
 
+/// A change to an account, made and logged the same way by the API and the
+/// pages.
+pub(super) enum AccountChange<'a> {
+    /// `user.create`
+    Create {
+        /// Its password.
+        password: &'a str,
+        /// Its role.
+        role: Role,
+    },
+    /// `user.update`: a new role and, if given, a new password.
+    Update {
+        /// The new role.
+        role: Role,
+        /// The new password.
+        password: Option<&'a str>,
+    },
+    /// `user.delete`
+    Delete,
+}
+
+/// Makes an account change and writes it to the access log.
+pub(super) async fn change_account(
+    console: &Console,
+    staff: &Staff,
+    name: &str,
+    change: AccountChange<'_>,
+) -> ApiResult<()> {
+    let store = &*console.store;
+    let (action, detail) = match change {
+        AccountChange::Create { password, role } => {
+            auth::create_account(store, name, password, role, false).await?;
+            ("user.create", json!({ "role": role }))
+        }
+        AccountChange::Update { role, password } => {
+            auth::update_account(store, name, role, password).await?;
+            (
+                "user.update",
+                json!({ "role": role, "password_changed": password.is_some() }),
+            )
+        }
+        AccountChange::Delete => {
+            auth::delete_account(store, name).await?;
+            ("user.delete", json!({}))
+        }
+    };
+    console.log(&staff.name, action, name, staff.source, detail);
+    Ok(())
+}
+
 async fn create_user(
     State(console): State<Arc<Console>>,
     staff: Staff,
@@ -617,21 +649,11 @@ async fn create_user(
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
     let user = json_body(body)?;
-    auth::create_account(
-        &*console.store,
-        &user.name,
-        &user.password,
-        user.role,
-        false,
-    )
-    .await?;
-    console.log(
-        &staff.name,
-        "user.create",
-        &user.name,
-        staff.source,
-        json!({ "role": user.role }),
-    );
+    let change = AccountChange::Create {
+        password: &user.password,
+        role: user.role,
+    };
+    change_account(&console, &staff, &user.name, change).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": user.name, "role": user.role })),
@@ -649,20 +671,11 @@ async fn update_user(
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
     let change = json_body(body)?;
-    auth::update_account(
-        &*console.store,
-        &name,
-        change.role,
-        change.password.as_deref(),
-    )
-    .await?;
-    console.log(
-        &staff.name,
-        "user.update",
-        &name,
-        staff.source,
-        json!({ "role": change.role, "password_changed": change.password.is_some() }),
-    );
+    let update = AccountChange::Update {
+        role: change.role,
+        password: change.password.as_deref(),
+    };
+    change_account(&console, &staff, &name, update).await?;
     Ok(Json(json!({ "name": name, "role": change.role })))
 }
 
@@ -674,8 +687,7 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     require_admin(&staff)?;
     require_csrf(&staff, &headers)?;
-    auth::delete_account(&*console.store, &name).await?;
-    console.log(&staff.name, "user.delete", &name, staff.source, json!({}));
+    change_account(&console, &staff, &name, AccountChange::Delete).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -416,38 +416,36 @@ fn duration(summary: &CallSummary) -> String {
 }
 
 fn query_string(q: &CallQuery, offset: Option<u64>) -> String {
-    let mut q = q.clone();
-    q.offset = offset;
-    serde_urlencoded_string(&q)
+    // Blank fields are left out, so the pager's links stay short.
+    let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let q = CallQuery {
+        from: blank(&q.from),
+        to: blank(&q.to),
+        number: blank(&q.number),
+        outcome: blank(&q.outcome),
+        provider: blank(&q.provider),
+        medication: blank(&q.medication),
+        slot: blank(&q.slot),
+        route: blank(&q.route),
+        q: blank(&q.q),
+        limit: q.limit,
+        offset,
+    };
+    serde_urlencoded::to_string(&q).unwrap_or_default()
 }
 
-fn serde_urlencoded_string<T: serde::Serialize>(value: &T) -> String {
-    // axum re-exports no encoder; build it from the JSON object's strings.
-    let v = serde_json::to_value(value).unwrap_or_default();
-    let mut parts = Vec::new();
-    if let Some(map) = v.as_object() {
-        for (k, v) in map {
-            let text = match v {
-                Value::String(s) if !s.is_empty() => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ => continue,
-            };
-            parts.push(format!("{k}={}", percent(&text)));
-        }
-    }
-    parts.join("&")
+/// `name=value&…`, escaped.
+fn encode(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-fn percent(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Back to a list page after a change, which it then announces.
+fn done_redirect(base: &str, done: &str, key: &str) -> Response {
+    Redirect::to(&format!(
+        "{base}?{}",
+        encode(&[("done", done), ("key", key)])
+    ))
+    .into_response()
 }
 
 async fn calls(
@@ -477,7 +475,12 @@ async fn calls(
     };
     let offset = query.offset.unwrap_or(0);
     let limit = u64::from(query.filter().map(|f| f.effective_limit()).unwrap_or(50));
-    let csv = serde_urlencoded_string(&serde_json::json!({ "from": query.from, "to": query.to }));
+    let range = [("from", &query.from), ("to", &query.to)];
+    let range: Vec<(&str, &str)> = range
+        .iter()
+        .filter_map(|(k, v)| Some((*k, v.as_deref()?)))
+        .collect();
+    let csv = encode(&range);
     let body = html! {
         form #filters method="get" action="/calls" {
             fieldset {
@@ -910,7 +913,7 @@ fn row_actions<E: Entry>(staff: &Staff, base: &str, row: &Row<E>) -> Markup {
     html! {
         div.row-actions {
             @if row.active() {
-                a href={ (base) "/edit?key=" (percent(key)) } { "Edit" span.visually-hidden { " " (key) } }
+                a href={ (base) "/edit?" (encode(&[("key", key)])) } { "Edit" span.visually-hidden { " " (key) } }
                 form method="post" action={ (base) "/delete" } {
                     input type="hidden" name="csrf" value=(staff.csrf);
                     input type="hidden" name="key" value=(key);
@@ -938,7 +941,7 @@ async fn routes_page(
     if let Some(r) = refuse_non_admin(&staff) {
         return r;
     }
-    let rows = match console.settings.routes(&*console.store).await {
+    let rows = match console.settings.rows::<RouteEntry>(&*console.store).await {
         Ok(r) => r,
         Err(e) => return from_api(&staff, e.into()),
     };
@@ -1139,7 +1142,7 @@ async fn route_edit(
     if let Some(r) = refuse_non_admin(&staff) {
         return r;
     }
-    match console.settings.routes(&*console.store).await {
+    match console.settings.rows::<RouteEntry>(&*console.store).await {
         Ok(rows) => match rows.iter().find(|r| r.active() && r.entry.pattern == q.key) {
             Some(row) => route_form_page(
                 &staff,
@@ -1175,9 +1178,7 @@ async fn route_save(
     let key = entry.pattern.clone();
     let original = optional(&form.original);
     match api::save_entry(&console, &staff, original.as_deref(), entry).await {
-        Ok(()) => {
-            Redirect::to(&format!("/admin/routes?done=saved&key={}", percent(&key))).into_response()
-        }
+        Ok(()) => done_redirect("/admin/routes", "saved", &key),
         Err(e) if e.0 == StatusCode::SERVICE_UNAVAILABLE => from_api(&staff, e),
         Err(e) => route_form_page(&staff, &form, e.0, Notice::Error(e.1)),
     }
@@ -1203,20 +1204,12 @@ async fn entry_delete<E: Entry>(
     State(console): State<Arc<Console>>,
     staff: Staff,
     Form(form): Form<KeyForm>,
-) -> Response
-where
-    super::settings::Settings: super::settings::Lists<E>,
-{
+) -> Response {
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
     match api::delete_entry::<E>(&console, &staff, &form.key).await {
-        Ok(()) => Redirect::to(&format!(
-            "{}?done=deleted&key={}",
-            base_of::<E>(),
-            percent(&form.key)
-        ))
-        .into_response(),
+        Ok(()) => done_redirect(base_of::<E>(), "deleted", &form.key),
         Err(e) => from_api(&staff, e),
     }
 }
@@ -1225,10 +1218,7 @@ async fn entry_restore<E: Entry>(
     State(console): State<Arc<Console>>,
     staff: Staff,
     Form(form): Form<KeyForm>,
-) -> Response
-where
-    super::settings::Settings: super::settings::Lists<E>,
-{
+) -> Response {
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
@@ -1245,12 +1235,7 @@ where
                 staff.source,
                 serde_json::json!({}),
             );
-            Redirect::to(&format!(
-                "{}?done=restored&key={}",
-                base_of::<E>(),
-                percent(&form.key)
-            ))
-            .into_response()
+            done_redirect(base_of::<E>(), "restored", &form.key)
         }
         Err(e) => from_api(&staff, e.into()),
     }
@@ -1264,7 +1249,7 @@ async fn trunks_page(
     if let Some(r) = refuse_non_admin(&staff) {
         return r;
     }
-    let rows = match console.settings.trunks(&*console.store).await {
+    let rows = match console.settings.rows::<TrunkEntry>(&*console.store).await {
         Ok(r) => r,
         Err(e) => return from_api(&staff, e.into()),
     };
@@ -1421,7 +1406,7 @@ async fn trunk_edit(
     if let Some(r) = refuse_non_admin(&staff) {
         return r;
     }
-    match console.settings.trunks(&*console.store).await {
+    match console.settings.rows::<TrunkEntry>(&*console.store).await {
         Ok(rows) => match rows.iter().find(|r| r.active() && r.entry.name == q.key) {
             Some(row) => trunk_form_page(
                 &staff,
@@ -1444,7 +1429,7 @@ async fn trunk_save(
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
-    let old = match console.settings.trunks(&*console.store).await {
+    let old = match console.settings.rows::<TrunkEntry>(&*console.store).await {
         Ok(rows) => rows
             .into_iter()
             .find(|r| r.active() && r.entry.name == form.original)
@@ -1467,9 +1452,7 @@ async fn trunk_save(
     let key = entry.name.clone();
     let original = optional(&form.original);
     match api::save_entry(&console, &staff, original.as_deref(), entry).await {
-        Ok(()) => {
-            Redirect::to(&format!("/admin/trunks?done=saved&key={}", percent(&key))).into_response()
-        }
+        Ok(()) => done_redirect("/admin/trunks", "saved", &key),
         Err(e) if e.0 == StatusCode::SERVICE_UNAVAILABLE => from_api(&staff, e),
         Err(e) => trunk_form_page(&staff, &form, has_password, e.0, Notice::Error(e.1)),
     }
@@ -1568,6 +1551,25 @@ struct NewUserForm {
     role: String,
 }
 
+/// The users page after an account change: the list with a notice, or the
+/// page again with the error.
+async fn account_changed(
+    console: &Console,
+    staff: &Staff,
+    name: &str,
+    change: Result<api::AccountChange<'_>, String>,
+    done: &str,
+) -> Response {
+    let result = match change {
+        Ok(change) => api::change_account(console, staff, name, change).await,
+        Err(message) => Err(ApiError(StatusCode::BAD_REQUEST, message)),
+    };
+    match result {
+        Ok(()) => done_redirect("/admin/users", done, name),
+        Err(e) => users_view(console, staff, e.0, Notice::Error(e.1)).await,
+    }
+}
+
 async fn user_create(
     State(console): State<Arc<Console>>,
     staff: Staff,
@@ -1576,40 +1578,14 @@ async fn user_create(
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
-    let role = match form.role.parse::<Role>() {
-        Ok(r) => r,
-        Err(m) => {
-            return users_view(&console, &staff, StatusCode::BAD_REQUEST, Notice::Error(m)).await
-        }
-    };
-    match auth::create_account(
-        &*console.store,
-        form.name.trim(),
-        &form.password,
-        role,
-        false,
-    )
-    .await
-    {
-        Ok(()) => {
-            console.log(
-                &staff.name,
-                "user.create",
-                form.name.trim(),
-                staff.source,
-                serde_json::json!({ "role": role }),
-            );
-            Redirect::to(&format!(
-                "/admin/users?done=created&key={}",
-                percent(form.name.trim())
-            ))
-            .into_response()
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            users_view(&console, &staff, e.0, Notice::Error(e.1)).await
-        }
-    }
+    let change = form
+        .role
+        .parse::<Role>()
+        .map(|role| api::AccountChange::Create {
+            password: &form.password,
+            role,
+        });
+    account_changed(&console, &staff, form.name.trim(), change, "created").await
 }
 
 #[derive(Deserialize)]
@@ -1632,33 +1608,15 @@ async fn user_update(
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
-    let role = match form.role.parse::<Role>() {
-        Ok(r) => r,
-        Err(m) => {
-            return users_view(&console, &staff, StatusCode::BAD_REQUEST, Notice::Error(m)).await
-        }
-    };
     let password = optional(&form.password);
-    match auth::update_account(&*console.store, &form.name, role, password.as_deref()).await {
-        Ok(()) => {
-            console.log(
-                &staff.name,
-                "user.update",
-                &form.name,
-                staff.source,
-                serde_json::json!({ "role": role, "password_changed": password.is_some() }),
-            );
-            Redirect::to(&format!(
-                "/admin/users?done=updated&key={}",
-                percent(&form.name)
-            ))
-            .into_response()
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            users_view(&console, &staff, e.0, Notice::Error(e.1)).await
-        }
-    }
+    let change = form
+        .role
+        .parse::<Role>()
+        .map(|role| api::AccountChange::Update {
+            role,
+            password: password.as_deref(),
+        });
+    account_changed(&console, &staff, &form.name, change, "updated").await
 }
 
 async fn user_delete(
@@ -1669,26 +1627,14 @@ async fn user_delete(
     if let Some(r) = refuse_non_admin(&staff).or_else(|| refuse_bad_csrf(&staff, &form.csrf)) {
         return r;
     }
-    match auth::delete_account(&*console.store, &form.name).await {
-        Ok(()) => {
-            console.log(
-                &staff.name,
-                "user.delete",
-                &form.name,
-                staff.source,
-                serde_json::json!({}),
-            );
-            Redirect::to(&format!(
-                "/admin/users?done=deleted&key={}",
-                percent(&form.name)
-            ))
-            .into_response()
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            users_view(&console, &staff, e.0, Notice::Error(e.1)).await
-        }
-    }
+    account_changed(
+        &console,
+        &staff,
+        &form.name,
+        Ok(api::AccountChange::Delete),
+        "deleted",
+    )
+    .await
 }
 
 // ------------------------------------------------------------- access log
@@ -1774,10 +1720,13 @@ mod tests {
             ..CallQuery::default()
         };
         let text = query_string(&q, Some(50));
-        assert!(text.contains("medication=met%20form%20in"), "{text}");
+        assert!(text.contains("medication=met+form+in"), "{text}");
         assert!(
             text.contains("q=a%26b") && text.contains("offset=50"),
             "{text}"
         );
+        assert!(!text.contains("from="), "blank fields are left out: {text}");
+        let back: CallQuery = serde_urlencoded::from_str(&text).unwrap();
+        assert_eq!((back.medication, back.q), (q.medication, q.q));
     }
 }

@@ -9,8 +9,6 @@
 //! validated as the whole list, exactly as the file would be, and reaches
 //! the SIP loop without a restart.
 
-use std::sync::Arc;
-
 use echo_audit::{AuditStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,6 +29,8 @@ pub trait Entry: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     fn key(&self) -> &str;
     /// Validates a whole list, as the file's section would be.
     fn validate(list: Vec<Self>) -> Result<(), ConfigError>;
+    /// The configuration file's entries of this kind.
+    fn file_entries(settings: &Settings) -> &[Self];
     /// The entry as shown and logged: secrets replaced.
     fn redacted(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
@@ -45,6 +45,9 @@ impl Entry for TrunkEntry {
     }
     fn validate(list: Vec<Self>) -> Result<(), ConfigError> {
         validate_trunks(list).map(drop)
+    }
+    fn file_entries(settings: &Settings) -> &[Self] {
+        &settings.file_trunks
     }
     fn redacted(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
@@ -63,6 +66,9 @@ impl Entry for RouteEntry {
     }
     fn validate(list: Vec<Self>) -> Result<(), ConfigError> {
         validate_routes(list).map(drop)
+    }
+    fn file_entries(settings: &Settings) -> &[Self] {
+        &settings.file_routes
     }
 }
 
@@ -167,14 +173,9 @@ impl Settings {
         }
     }
 
-    /// The trunks with their sources.
-    pub async fn trunks(&self, store: &dyn AuditStore) -> Result<Vec<Row<TrunkEntry>>, StoreError> {
-        overlay(&self.file_trunks, store).await
-    }
-
-    /// The routes with their sources.
-    pub async fn routes(&self, store: &dyn AuditStore) -> Result<Vec<Row<RouteEntry>>, StoreError> {
-        overlay(&self.file_routes, store).await
+    /// The entries of one kind with their sources, file order first.
+    pub async fn rows<E: Entry>(&self, store: &dyn AuditStore) -> Result<Vec<Row<E>>, StoreError> {
+        overlay(E::file_entries(self), store).await
     }
 
     /// The effective, validated configuration (what the SIP loop runs).
@@ -182,8 +183,8 @@ impl Settings {
         &self,
         store: &dyn AuditStore,
     ) -> Result<(Vec<TrunkConfig>, Vec<RouteConfig>), ChangeError> {
-        let trunks = active(self.trunks(store).await?);
-        let routes = active(self.routes(store).await?);
+        let trunks = active(self.rows::<TrunkEntry>(store).await?);
+        let routes = active(self.rows::<RouteEntry>(store).await?);
         let trunks = validate_trunks(trunks).map_err(|e| invalid::<TrunkEntry>(e, None))?;
         let routes = validate_routes(routes).map_err(|e| invalid::<RouteEntry>(e, None))?;
         Ok((trunks, routes))
@@ -197,43 +198,29 @@ impl Settings {
         actor: &str,
         old_key: Option<&str>,
         entry: E,
-    ) -> Result<Option<E>, ChangeError>
-    where
-        Self: Lists<E>,
-    {
+    ) -> Result<Option<E>, ChangeError> {
         let _guard = self.lock.lock().await;
         // The entry alone first, so the message names its field.
         E::validate(vec![entry.clone()]).map_err(|e| invalid::<E>(e, Some(0)))?;
-        let rows = self.rows(store).await?;
-        let find = |key: &str| rows.iter().find(|r| r.active() && r.entry.key() == key);
-        let before = match old_key {
+        let mut list = active(self.rows::<E>(store).await?);
+        let position = |list: &[E], key: &str| list.iter().position(|e| e.key() == key);
+        let replaced = match old_key {
+            None => None,
+            Some(old) => Some(position(&list, old).ok_or(ChangeError::NotFound)?),
+        };
+        if old_key != Some(entry.key()) && position(&list, entry.key()).is_some() {
+            return Err(ChangeError::Exists(entry.key().to_owned()));
+        }
+        let before = match replaced {
+            Some(i) => Some(std::mem::replace(&mut list[i], entry.clone())),
             None => {
-                if find(entry.key()).is_some() {
-                    return Err(ChangeError::Exists(entry.key().to_owned()));
-                }
+                list.push(entry.clone());
                 None
             }
-            Some(old) => match find(old) {
-                Some(row) => Some(row.entry.clone()),
-                None => return Err(ChangeError::NotFound),
-            },
         };
+        E::validate(list).map_err(|e| invalid::<E>(e, None))?;
         if let Some(old) = old_key.filter(|old| *old != entry.key()) {
-            if find(entry.key()).is_some() {
-                return Err(ChangeError::Exists(entry.key().to_owned()));
-            }
-            let mut list: Vec<E> = active(rows.clone());
-            list.retain(|e| e.key() != old);
-            list.push(entry.clone());
-            E::validate(list).map_err(|e| invalid::<E>(e, None))?;
             self.remove_stored::<E>(store, actor, old).await?;
-        } else {
-            let mut list: Vec<E> = active(rows.clone());
-            match list.iter_mut().find(|e| e.key() == entry.key()) {
-                Some(slot) => *slot = entry.clone(),
-                None => list.push(entry.clone()),
-            }
-            E::validate(list).map_err(|e| invalid::<E>(e, None))?;
         }
         put(store, actor, entry.key(), Some(&entry)).await?;
         self.apply(store).await?;
@@ -247,18 +234,14 @@ impl Settings {
         store: &dyn AuditStore,
         actor: &str,
         key: &str,
-    ) -> Result<E, ChangeError>
-    where
-        Self: Lists<E>,
-    {
+    ) -> Result<E, ChangeError> {
         let _guard = self.lock.lock().await;
-        let rows = self.rows(store).await?;
-        let Some(row) = rows.iter().find(|r| r.active() && r.entry.key() == key) else {
-            return Err(ChangeError::NotFound);
-        };
-        let before = row.entry.clone();
-        let mut list: Vec<E> = active(rows.clone());
-        list.retain(|e| e.key() != key);
+        let mut list = active(self.rows::<E>(store).await?);
+        let i = list
+            .iter()
+            .position(|e| e.key() == key)
+            .ok_or(ChangeError::NotFound)?;
+        let before = list.remove(i);
         E::validate(list).map_err(|e| invalid::<E>(e, None))?;
         self.remove_stored::<E>(store, actor, key).await?;
         self.apply(store).await?;
@@ -271,22 +254,23 @@ impl Settings {
         &self,
         store: &dyn AuditStore,
         key: &str,
-    ) -> Result<bool, ChangeError>
-    where
-        Self: Lists<E>,
-    {
+    ) -> Result<bool, ChangeError> {
         let _guard = self.lock.lock().await;
-        if !self.file_list().iter().any(|e: &E| e.key() == key) {
-            return Err(ChangeError::NotFound);
-        }
-        let mut rows = self.rows(store).await?;
-        for row in rows.iter_mut().filter(|r| r.entry.key() == key) {
-            if let Some(file) = self.file_list().iter().find(|e: &&E| e.key() == key) {
-                row.entry = file.clone();
-                row.source = Source::File;
-            }
-        }
-        E::validate(active(rows)).map_err(|e| invalid::<E>(e, None))?;
+        let file = E::file_entries(self)
+            .iter()
+            .find(|e| e.key() == key)
+            .cloned()
+            .ok_or(ChangeError::NotFound)?;
+        let list: Vec<E> = self
+            .rows::<E>(store)
+            .await?
+            .into_iter()
+            .filter_map(|r| match r.entry.key() == key {
+                true => Some(file.clone()),
+                false => r.active().then_some(r.entry),
+            })
+            .collect();
+        E::validate(list).map_err(|e| invalid::<E>(e, None))?;
         let removed = store.state_delete(E::KIND, key).await?;
         self.apply(store).await?;
         Ok(removed)
@@ -297,11 +281,8 @@ impl Settings {
         store: &dyn AuditStore,
         actor: &str,
         key: &str,
-    ) -> Result<(), ChangeError>
-    where
-        Self: Lists<E>,
-    {
-        if self.file_list().iter().any(|e: &E| e.key() == key) {
+    ) -> Result<(), ChangeError> {
+        if E::file_entries(self).iter().any(|e| e.key() == key) {
             put::<E>(store, actor, key, None).await?;
         } else {
             store.state_delete(E::KIND, key).await?;
@@ -323,35 +304,6 @@ impl Settings {
             .await
             .map_err(|_| ChangeError::Stopped)?;
         applied.await.map_err(|_| ChangeError::Stopped)
-    }
-}
-
-/// The file list and overlay rows of one entry type.
-pub trait Lists<E: Entry> {
-    /// The file's entries.
-    fn file_list(&self) -> &[E];
-    /// The overlay.
-    fn rows(
-        &self,
-        store: &dyn AuditStore,
-    ) -> impl std::future::Future<Output = Result<Vec<Row<E>>, StoreError>> + Send;
-}
-
-impl Lists<TrunkEntry> for Settings {
-    fn file_list(&self) -> &[TrunkEntry] {
-        &self.file_trunks
-    }
-    async fn rows(&self, store: &dyn AuditStore) -> Result<Vec<Row<TrunkEntry>>, StoreError> {
-        self.trunks(store).await
-    }
-}
-
-impl Lists<RouteEntry> for Settings {
-    fn file_list(&self) -> &[RouteEntry] {
-        &self.file_routes
-    }
-    async fn rows(&self, store: &dyn AuditStore) -> Result<Vec<Row<RouteEntry>>, StoreError> {
-        self.routes(store).await
     }
 }
 
@@ -441,9 +393,6 @@ fn invalid<E: Entry>(e: ConfigError, alone: Option<usize>) -> ChangeError {
     };
     ChangeError::Invalid(text)
 }
-
-/// Shared handle used by the HTTP side.
-pub type SharedSettings = Arc<Settings>;
 
 #[cfg(test)]
 mod tests {
