@@ -157,14 +157,8 @@ fn unfindable(gw: &Gateway, end: &serde_json::Value, run: &CallRun) -> Vec<Strin
         let Some(value) = end["final_slots"][slot].as_str() else {
             continue;
         };
-        let query: String = value
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let (code, body) = gw.api_get(&format!("/api/v1/calls?{slot}={query}&limit=100"));
+        let query = serde_urlencoded::to_string([(slot, value)]).unwrap();
+        let (code, body) = gw.api_get(&format!("/api/v1/calls?{query}&limit=100"));
         let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         let found = list["calls"].as_array().is_some_and(|calls| {
             calls

@@ -2,10 +2,12 @@
 //! filters, the access log, per-call verification, turns for export),
 //! against both backends: a SQLite file and a throw-away PostgreSQL cluster.
 
+mod sql;
 mod support;
 
 use echo_audit::*;
 use serde_json::json;
+use sql::exec;
 use std::sync::Arc;
 use support::*;
 
@@ -312,24 +314,6 @@ async fn access_log(url: DatabaseUrl) {
     store.close().await;
 }
 on_both_backends!(access_log);
-
-async fn exec(url: &DatabaseUrl, sql: &str) {
-    if url.scheme() == "sqlite" {
-        let pool = sqlx::SqlitePool::connect(url.expose()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
-}
 
 async fn per_call_verification(url: DatabaseUrl) {
     let store: Arc<dyn AuditStore> = connect(&url).await.unwrap();

@@ -1,30 +1,14 @@
 //! The story test: the whole `AuditStore` trait, then tampering with rows by
 //! SQL, against both backends (SQLite file, throw-away PostgreSQL cluster).
 
+mod sql;
 mod support;
 
 use echo_audit::*;
 use serde_json::json;
+use sql::exec;
 use std::sync::Arc;
 use support::*;
-
-async fn exec(url: &DatabaseUrl, sql: &str) {
-    if url.scheme() == "sqlite" {
-        let pool = sqlx::SqlitePool::connect(url.expose()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
-}
 
 fn id(n: u8) -> CallId {
     CallId(format!("{n:032x}"))

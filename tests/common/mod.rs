@@ -137,25 +137,8 @@ pub fn rtp_range() -> (u16, u16) {
 
 /// A bounded HTTP/1.0 GET. Returns (status, body).
 pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    // One write: a server may answer and close as soon as it has the head.
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {text:?}")))?;
-    let body = match text.find("\r\n\r\n") {
-        Some(i) => text[i + 4..].to_string(),
-        None => String::new(),
-    };
-    Ok((status, body))
+    let r = http_exchange(addr, "GET", path, &[], None, timeout)?;
+    Ok((r.status, r.body))
 }
 
 /// An HTTP response: status, headers (names lower-cased), body.
@@ -182,7 +165,8 @@ impl HttpResponse {
     }
 }
 
-/// A bounded HTTP/1.0 request with extra headers and an optional body.
+/// A bounded HTTP/1.0 request with extra headers and an optional body; one
+/// write, as a server may answer and close as soon as it has the head.
 pub fn http_request(
     addr: SocketAddr,
     method: &str,
@@ -190,7 +174,17 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> std::io::Result<HttpResponse> {
-    let timeout = Duration::from_secs(10);
+    http_exchange(addr, method, path, headers, body, Duration::from_secs(10))
+}
+
+fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<HttpResponse> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
